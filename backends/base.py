@@ -1,0 +1,71 @@
+"""What a tuning backend must provide to run under tunebench's harness."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from backends.translation import NativeForm, TranslationError
+from search_space.params import Param
+from search_space.space import SearchSpace
+
+if TYPE_CHECKING:
+    from bench.budget import BudgetGuard
+    from bench.harness import Harness
+
+
+@dataclass
+class RunContext:
+    """Everything a backend's native loop needs; the harness does the training and recording."""
+
+    space: SearchSpace
+    harness: "Harness"
+    guard: "BudgetGuard"
+    algorithm: str
+    pruner: str | None
+    seed: int
+    work_dir: Path
+    resume: bool
+    study_name: str
+
+
+class Backend(ABC):
+    """A tuning library adapter: translates the space and drives the library's own search loop."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    algorithms: ClassVar[dict[str, str]]  # the first one is the default
+    pruners: ClassVar[dict[str, str]] = {}
+    algorithm_flag: ClassVar[str] = "--algorithm"
+    packages: ClassVar[tuple[str, ...]] = ()  # versions stored with every run
+
+    @property
+    def default_algorithm(self) -> str:
+        return next(iter(self.algorithms))
+
+    @abstractmethod
+    def native_form(self, param: Param) -> NativeForm:
+        """How this backend spells `param`; raises TranslationError when it cannot exactly."""
+
+    def check_space(self, space: SearchSpace, algorithm: str | None = None) -> list[str]:
+        """Problems that stop this backend (with `algorithm`) from searching `space` exactly."""
+        problems = []
+        for param in space:
+            try:
+                self.native_form(param)
+            except TranslationError as exc:
+                problems.append(str(exc))
+        if algorithm == "grid":
+            continuous = [p.name for p in space if p.size() is None]
+            if continuous:
+                problems.append(
+                    f"{self.name}: the grid algorithm needs every parameter discrete, but {', '.join(continuous)} "
+                    "is continuous; give it a step or make it categorical"
+                )
+        return problems
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> None:
+        """Run the library's native search loop until it ends or the harness's guard says stop."""

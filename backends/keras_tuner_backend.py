@@ -1,0 +1,85 @@
+"""KerasTuner: `tuner.search` with its own oracle and checkpoint directory in the run folder."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from backends import keras_tuner_space
+from backends.base import Backend, RunContext
+from backends.translation import NativeForm
+from search_space.params import Param
+
+
+class _BudgetSpent(Exception):
+    """Raised before KerasTuner creates a trial that the shared budget no longer allows."""
+
+
+class KerasTunerBackend(Backend):
+    name: ClassVar[str] = "keras-tuner"
+    description: ClassVar[str] = "KerasTuner tuner.search; its checkpoint directory lives in the run folder"
+    algorithms: ClassVar[dict[str, str]] = {
+        "random": "RandomSearch (default)",
+        "bayesian": "BayesianOptimization (Gaussian process)",
+        "hyperband": "Hyperband (factor 3, max_epochs = --max-epochs)",
+        "grid": "GridSearch over every discrete value",
+    }
+    algorithm_flag: ClassVar[str] = "--tuner"
+    packages: ClassVar[tuple[str, ...]] = ("keras-tuner", "tensorboard")
+
+    def native_form(self, param: Param) -> NativeForm:
+        return keras_tuner_space.native_form(param)
+
+    def run(self, ctx: RunContext) -> None:
+        import keras_tuner as kt
+
+        harness, space, guard = ctx.harness, ctx.space, ctx.guard
+        current: dict[str, Any] = {}
+
+        class HarnessHyperModel(kt.HyperModel):
+            def build(self, hp: kt.HyperParameters) -> Any:
+                return current["scope"].build(keras_tuner_space.declare(hp, space))
+
+            def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
+                    initial_epoch: int = 0, callbacks: Any = (), **kwargs: Any) -> dict[str, float]:
+                value = current["scope"].fit(model, epochs=epochs, initial_epoch=initial_epoch, callbacks=list(callbacks or ()))
+                return {"val_accuracy": value}
+
+        tuner_class = {
+            "random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
+            "hyperband": kt.Hyperband, "grid": kt.GridSearch,
+        }[ctx.algorithm]
+
+        class GuardedTuner(tuner_class):  # type: ignore[misc, valid-type]
+            def pre_create_trial(self) -> None:
+                if guard.exhausted():
+                    raise _BudgetSpent
+
+            def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    with harness.trial(trial.trial_id) as scope:
+                        current["scope"] = scope
+                        return super().run_trial(trial, *args, **kwargs)
+                except Exception as exc:
+                    raise kt.errors.FailedTrialError(f"{type(exc).__name__}: {exc}") from exc
+
+        options: dict[str, Any] = {
+            "hypermodel": HarnessHyperModel(),
+            "objective": kt.Objective("val_accuracy", direction="max"),
+            "seed": ctx.seed,
+            "directory": str(ctx.work_dir),
+            "project_name": "search",
+            "overwrite": not ctx.resume,
+            "max_consecutive_failed_trials": 10**9,
+        }
+        if ctx.algorithm == "hyperband":
+            options.update(max_epochs=guard.budget.max_epochs, factor=3)
+        else:
+            options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
+        tuner = GuardedTuner(**options)
+        if guard.exhausted():
+            return
+        harness.mark()
+        try:
+            tuner.search(epochs=guard.budget.max_epochs, verbose=0)
+        except _BudgetSpent:
+            tuner.on_search_end()

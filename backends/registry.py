@@ -1,0 +1,44 @@
+"""Backends by name: the built-ins plus any registered under the `tunebench.backends` entry-point group."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from backends.base import Backend
+from bench.errors import UsageError
+
+ENTRY_POINT_GROUP = "tunebench.backends"
+
+
+def _builtins() -> dict[str, type[Backend]]:
+    from backends.keras_tuner_backend import KerasTunerBackend
+    from backends.optuna_backend import OptunaBackend
+
+    return {OptunaBackend.name: OptunaBackend, KerasTunerBackend.name: KerasTunerBackend}
+
+
+def backend_classes() -> dict[str, type[Backend]]:
+    """Every known backend class; a third-party entry point may add new names but not replace built-ins."""
+    found = _builtins()
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in found:
+            continue
+        try:
+            cls = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+            raise UsageError(f"backend plugin '{entry.name}' ({entry.value}) failed to load: {type(exc).__name__}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise UsageError(f"backend plugin '{entry.name}' ({entry.value}) is not a subclass of backends.base.Backend")
+        found[entry.name] = cls
+    return found
+
+
+def get_backend(name: str) -> Backend:
+    classes = backend_classes()
+    if name not in classes:
+        raise UsageError(f"unknown backend '{name}'; known: {', '.join(classes)} (see `python -m bench list`)")
+    return classes[name]()
+
+
+def all_backends() -> list[Backend]:
+    return [cls() for cls in backend_classes().values()]

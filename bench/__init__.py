@@ -1,0 +1,8 @@
+"""tunebench: a fair benchmark of hyperparameter-tuning backends for Keras models."""
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__version__ = "0.1.0"

@@ -1,0 +1,204 @@
+"""`python -m bench ...`: run, space, list (compare, report and speed live in their own modules)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bench.errors import UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected positive seconds, got '{text}'")
+    return value
+
+
+def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `run` and `compare`: the task and the one budget."""
+    task = parser.add_argument_group("task")
+    task.add_argument("--dataset", default="digits", help="digits (default, offline), mnist, fashion_mnist, idx")
+    task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
+    task.add_argument("--train-subset", type=_positive_int, metavar="N", help="use N stratified training images")
+    task.add_argument("--space", default="small_cnn", help="shipped space name or a YAML/JSON file (default small_cnn)")
+    task.add_argument("--patience", type=_positive_int, help="early stopping: epochs without improvement (both backends)")
+    budget = parser.add_argument_group("budget (the same for every backend)")
+    budget.add_argument("--trials", type=_positive_int, default=10, help="trials (default 10)")
+    budget.add_argument("--max-epochs", type=_positive_int, default=10, help="epochs per trial (default 10)")
+    budget.add_argument("--epoch-budget", type=_positive_int, help="total epochs across trials")
+    budget.add_argument("--time-budget", type=_seconds, metavar="SECONDS", help="wall-clock seconds for the run")
+    budget.add_argument("--seed", type=int, default=0)
+    budget.add_argument("--device", default="cpu", help="cpu (default) or gpu:N")
+    budget.add_argument("--keras-backend", default="tensorflow", choices=["tensorflow", "jax", "torch"])
+    parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")
+    parser.add_argument("--quiet", action="store_true", help="no live progress")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m bench", description="tunebench: compare hyperparameter-tuning backends fairly.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = sub.add_parser("run", help="tune the CNN task with one backend under a budget")
+    run.add_argument("--backend", default="optuna", help="optuna (default), keras-tuner, or a plugin")
+    run.add_argument("--algorithm", "--sampler", "--tuner", dest="algorithm", help="the backend's algorithm (see `list`)")
+    run.add_argument("--pruner", help="optuna only: none (default), median, hyperband")
+    run.add_argument("--run-id", help="name of the run folder (default: time-backend-algorithm-seed)")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (folder name or path) to its budget")
+    add_task_and_budget_flags(run)
+
+    space = sub.add_parser("space", help="show or check a search-space file")
+    space_sub = space.add_subparsers(dest="space_command", required=True, parser_class=OneLineParser)
+    show = space_sub.add_parser("show", help="print the space and each backend's native form")
+    show.add_argument("file")
+    check = space_sub.add_parser("check", help="validate a space; one line per problem, exit 2 on any")
+    check.add_argument("file")
+
+    sub.add_parser("list", help="backends, algorithms, datasets and shipped spaces")
+
+    from bench import compare_cli, speed_cli
+
+    compare_cli.add_parsers(sub, add_task_and_budget_flags)
+    speed_cli.add_parser(sub)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from bench.budget import Budget
+    from bench.progress import print_summary
+    from bench.records import RunFolder
+    from bench.runner import RunConfig, execute, resume
+
+    if args.resume:
+        path = Path(args.resume)
+        if not path.is_dir():
+            path = Path(args.results_dir) / args.resume
+        if not path.is_dir():
+            raise UsageError(f"--resume {args.resume}: no run folder at {path}")
+        run = resume(path, argv=argv, quiet=args.quiet)
+    else:
+        budget = Budget(trials=args.trials, max_epochs=args.max_epochs, epoch_budget=args.epoch_budget, time_budget=args.time_budget)
+        config = RunConfig(
+            backend=args.backend, algorithm=args.algorithm, pruner=args.pruner, dataset=args.dataset, data_dir=args.data_dir,
+            train_subset=args.train_subset, space=args.space, budget=budget, seed=args.seed, device=args.device,
+            keras_backend=args.keras_backend, patience=args.patience, results_dir=args.results_dir, run_id=args.run_id,
+        )
+        run = execute(config, argv=argv, quiet=args.quiet)
+    if not args.quiet:
+        trials, _ = RunFolder(Path(run["folder"])).read_trials()
+        print_summary(run, trials)
+    return 130 if run["status"] == "interrupted" else 0
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from backends.registry import all_backends
+    from search_space import SpaceError, dumps, load_space
+
+    try:
+        space = load_space(args.file)
+    except SpaceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    backends = all_backends()
+    if args.space_command == "check":
+        problems = [p for b in backends for p in b.check_space(space)]
+        for problem in problems:
+            print(f"error: {args.file}: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"{args.file}: ok ({len(space)} parameters, exact in {', '.join(b.name for b in backends)})")
+        return 2 if problems else 0
+    _show_space(space, backends, dumps)
+    return 0
+
+
+def _show_space(space: Any, backends: list[Any], dumps: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from backends.report import translation_report
+    from backends.translation import TranslationError
+
+    console = Console(width=max(160, Console().width))
+    console.print(f"[bold]{space.name}[/bold]: {space.description}")
+    neutral = Table(title="neutral space")
+    for col in ("parameter", "type", "domain", "values", "condition"):
+        neutral.add_column(col)
+    for p in space:
+        domain = ", ".join(f"{k}={v}" for k, v in {**vars(p)}.items() if k not in ("name", "when"))
+        cond = f"{p.when.parent} in {list(p.when.values)}" if p.when else ""
+        neutral.add_row(p.name, p.kind, domain, "continuous" if p.size() is None else str(p.size()), cond)
+    console.print(neutral)
+    for backend in backends:
+        table = Table(title=f"{backend.name}: native form")
+        for col in ("parameter", "native form", "values", "note"):
+            table.add_column(col, overflow="fold")
+        for row in translation_report(space, [backend]):
+            form = row.forms[backend.name]
+            if isinstance(form, TranslationError):
+                table.add_row(row.param.name, "[red]refused[/red]", "-", form.reason)
+            else:
+                table.add_row(row.param.name, form.text, form.size_text, form.note)
+        console.print(table)
+
+
+def cmd_list() -> int:
+    from backends.registry import all_backends
+    from bench.datasets import DATASET_HELP
+    from search_space import load_space, shipped_spaces
+
+    for backend in all_backends():
+        print(f"backend {backend.name}: {backend.description}")
+        for i, (name, text) in enumerate(backend.algorithms.items()):
+            print(f"  {backend.algorithm_flag} {name}{' (default)' if i == 0 else ''}: {text}")
+        for name, text in backend.pruners.items():
+            print(f"  --pruner {name}: {text}")
+    print("datasets:")
+    for name, text in DATASET_HELP.items():
+        print(f"  {name}: {text}")
+    print("shipped spaces (--space NAME):")
+    for name, path in shipped_spaces().items():
+        print(f"  {name}: {load_space(path).description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args, ["-m", "bench", *argv])
+        if args.command == "space":
+            return cmd_space(args)
+        if args.command == "list":
+            return cmd_list()
+        return args.handler(args, ["-m", "bench", *argv])
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

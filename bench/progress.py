@@ -1,0 +1,90 @@
+"""Live console display of a run (rich), and its end-of-run summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.budget import BudgetGuard
+from bench.records import TrialRecord
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class ProgressView:
+    """Trial n of N, best so far, elapsed and time left; silent when quiet."""
+
+    def __init__(self, guard: BudgetGuard, *, quiet: bool, title: str) -> None:
+        self.guard, self.quiet, self.title = guard, quiet, title
+        self.best: float | None = None
+        self.walls: list[float] = []
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "ProgressView":
+        if self.quiet:
+            return self
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+            TimeElapsedColumn(), TextColumn("{task.fields[status]}"), transient=False,
+        )
+        self._progress.__enter__()
+        self._task = self._progress.add_task(self.title, total=self.guard.budget.trials, completed=self.guard.trials, status="starting")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def time_left(self) -> float | None:
+        left = self.guard.seconds_left()
+        trials_left = self.guard.trials_left()
+        if trials_left is not None and self.walls:
+            estimate = trials_left * sum(self.walls) / len(self.walls)
+            left = estimate if left is None else min(left, estimate)
+        return left
+
+    def on_trial(self, record: TrialRecord) -> None:
+        self.walls.append(record.wall_seconds)
+        if record.state == "complete" and record.val_accuracy is not None:
+            self.best = max(self.best or 0.0, record.val_accuracy)
+        if self._progress is None:
+            return
+        left = self.time_left()
+        status = f"best {self.best:.4f}" if self.best is not None else "best -"
+        status += f" | last: {record.state}" + (f" ({record.error[:60]})" if record.error else "")
+        status += f" | {self.guard.epochs} epochs | left ~{left:.0f}s" if left is not None else f" | {self.guard.epochs} epochs"
+        self._progress.update(self._task, completed=self.guard.trials, status=status)
+
+
+def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """The end-of-run summary: best params, accuracies, wall time, trials by state, epochs, disk."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    states = {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "failed")}
+    spent, given = run["budget_spent"], run["budget"]
+    table = Table(title=f"run {run['run_id']} ({run['status']})", show_header=False)
+    table.add_row("backend", f"{run['backend']} / {run['algorithm']}" + (f" + {run['pruner']} pruner" if run.get("pruner") not in (None, "none") else ""))
+    best = run.get("best_trial")
+    if best:
+        table.add_row("best trial", f"#{best['number']}: val_accuracy {best['val_accuracy']:.4f}, test_accuracy {best['test_accuracy']:.4f}")
+        table.add_row("best params", ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+    else:
+        table.add_row("best trial", "none completed")
+    table.add_row("trials", f"{spent['trials']} of {given['trials'] or '∞'} ({', '.join(f'{v} {k}' for k, v in states.items())})")
+    table.add_row("epochs", f"{spent['epochs']} of {given['epoch_budget'] or '∞'} (≤{given['max_epochs']} per trial)")
+    table.add_row("wall time", f"{spent['seconds']:.1f} s of {given['time_budget'] or '∞'}")
+    table.add_row("disk", f"{human_bytes(run['disk_bytes_final'])} final, {human_bytes(run['disk_bytes_peak'])} peak ({run['work_dir']})")
+    if run.get("stop_reason"):
+        table.add_row("stopped by", run["stop_reason"])
+    table.add_row("records", run["folder"])
+    console.print(table)

@@ -1,0 +1,105 @@
+"""The run folder: run.json (what was asked, spent and used) and trials.jsonl (one line per finished trial)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+
+TRIAL_STATES = ("complete", "pruned", "failed")
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, as written to trials.jsonl."""
+
+    number: int
+    backend_trial_id: str
+    state: str
+    params: dict[str, Any]
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
+    test_accuracy: float | None = None
+    val_accuracy_per_epoch: list[float] = field(default_factory=list)
+    val_loss_per_epoch: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+    initial_epoch: int = 0
+    stopped_by: str | None = None
+    error: str | None = None
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    overhead_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    finished_at_seconds: float = 0.0  # since the run's clock started
+    disk_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.state not in TRIAL_STATES:
+            raise ValueError(f"trial state must be one of {TRIAL_STATES}, but got {self.state!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), allow_nan=True)
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files under `path` (0 when it does not exist)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class RunFolder:
+    """Writes a run's records; each trial line is flushed and fsynced as the trial ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run_json = path / "run.json"
+        self.trials_jsonl = path / "trials.jsonl"
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=False)
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        tmp = self.run_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, self.run_json)
+
+    def read_run(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.run_json.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"{self.path}: no run.json; is this a run folder?") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{self.run_json}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+    def append_trial(self, record: TrialRecord) -> None:
+        with open(self.trials_jsonl, "a", encoding="utf-8") as handle:
+            handle.write(record.to_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_trials(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Complete lines as dicts, and a note for each line that could not be read (a cut-off last line)."""
+        if not self.trials_jsonl.exists():
+            return [], []
+        trials, skipped = [], []
+        lines = self.trials_jsonl.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                trials.append(json.loads(line))
+            except json.JSONDecodeError:
+                skipped.append(f"{self.trials_jsonl}: line {i} is cut off or not JSON; skipped")
+        return trials, skipped
