@@ -37,7 +37,10 @@ class KerasTunerBackend(Backend):
 
         class HarnessHyperModel(kt.HyperModel):
             def build(self, hp: kt.HyperParameters) -> Any:
-                return current["scope"].build(keras_tuner_space.declare(hp, space))
+                params = keras_tuner_space.declare(hp, space)
+                scope = current.get("scope")
+                # KerasTuner also builds outside trials, to discover the space: its own cost, kept.
+                return harness.task.build(params) if scope is None else scope.build(params)
 
             def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
                     initial_epoch: int = 0, callbacks: Any = (), **kwargs: Any) -> dict[str, float]:
@@ -61,6 +64,8 @@ class KerasTunerBackend(Backend):
                         return super().run_trial(trial, *args, **kwargs)
                 except Exception as exc:
                     raise kt.errors.FailedTrialError(f"{type(exc).__name__}: {exc}") from exc
+                finally:
+                    current["scope"] = None
 
         options: dict[str, Any] = {
             "hypermodel": HarnessHyperModel(),
