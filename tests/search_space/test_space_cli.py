@@ -1,0 +1,61 @@
+"""`python -m bench space show|check` on real files."""
+
+import re
+
+import pytest
+
+from tests.helpers import ROOT, bench, error_lines
+
+
+def test_show_seed_space_has_three_dense_values_in_both_backends():
+    result = bench("space", "show", "search_space/spaces/seed_cnn.yaml")
+    assert result.returncode == 0, result.stderr
+    dense_rows = [line for line in result.stdout.splitlines() if re.search(r"\bdense\b", line)]
+    assert len(dense_rows) == 3  # neutral, optuna, keras-tuner
+    assert "CategoricalDistribution(choices=(128, 256, 512))" in dense_rows[1]
+    assert "hp.Choice('dense', values=[128, 256, 512])" in dense_rows[2]
+    assert all(re.search(r"│ 3\s+│", row) for row in dense_rows)
+    assert "continuous" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["seed_cnn", "small_cnn", "conditional_cnn"])
+def test_check_accepts_shipped_spaces(name):
+    result = bench("space", "check", str(ROOT / "search_space" / "spaces" / f"{name}.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_check_prints_one_line_per_problem_and_exits_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "parameters:\n"
+        "- {name: a, type: int, low: 5, high: 1}\n"
+        "- {name: b, type: categorical, choices: [1, 1]}\n"
+        "- {name: c, type: float, low: 0.0, high: 1.0, when: {parent: nope, in: [1]}}\n"
+    )
+    result = bench("space", "check", str(path))
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 2, lines  # per-parameter problems are reported before space-level ones
+    assert "parameter 'a': `low <= high` must hold" in lines[0] and "Traceback" not in result.stderr
+    assert "parameter 'b': duplicate choice 1" in lines[1]
+
+
+def test_check_reports_backend_refusals(tmp_path):
+    path = tmp_path / "log_step.json"
+    path.write_text('{"parameters": [{"name": "units", "type": "int", "low": 2, "high": 32, "step": 2, "log": true}]}')
+    result = bench("space", "check", str(path))
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 2
+    assert any(line.startswith(f"error: {path}: optuna: cannot express parameter 'units'") for line in lines)
+    assert any("keras-tuner: cannot express parameter 'units'" in line for line in lines)
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("parameters: [ {name: a\n")
+    result = bench("space", "check", str(path))
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "not valid YAML" in lines[0]
