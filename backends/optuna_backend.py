@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, ClassVar
 
 from backends import optuna_space
 from backends.base import Backend, RunContext
 from backends.translation import NativeForm
+from bench.errors import UsageError
 from search_space.params import Param
 from search_space.space import SearchSpace
 
@@ -21,6 +23,8 @@ def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
     if name == "grid":
         return optuna.samplers.GridSampler({p.name: list(p.grid() or ()) for p in space}, seed=seed)
     if name == "cmaes":
+        if importlib.util.find_spec("cmaes") is None:
+            raise UsageError("optuna sampler 'cmaes' needs the package 'cmaes': pip install cmaes")
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
