@@ -39,8 +39,14 @@ class KerasTunerBackend(Backend):
             def build(self, hp: kt.HyperParameters) -> Any:
                 params = keras_tuner_space.declare(hp, space)
                 scope = current.get("scope")
-                # KerasTuner also builds outside trials, to discover the space: its own cost, kept.
-                return harness.task.build(params) if scope is None else scope.build(params)
+                if scope is not None:
+                    return scope.build(params)
+                # KerasTuner also builds outside trials to discover conditional branches: its own cost, kept.
+                # Only the declarations matter there, so a config that cannot build must not end the run.
+                try:
+                    return harness.task.build(params)
+                except Exception:  # noqa: BLE001 - the same config fails, and is recorded, if a trial draws it
+                    return None
 
             def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
                     initial_epoch: int = 0, callbacks: Any = (), **kwargs: Any) -> dict[str, float]:

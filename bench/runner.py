@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import logging
 import os
 import secrets
 import sys
@@ -57,6 +58,7 @@ def configure_runtime(keras_backend: str, device: str) -> None:
         raise UsageError(f"Keras is already loaded with backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; start a new process")
     os.environ["KERAS_BACKEND"] = keras_backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are not the user's business
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
         os.environ["JAX_PLATFORMS"] = "cpu"
