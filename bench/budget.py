@@ -40,6 +40,11 @@ class BudgetGuard:
         self.epochs = epochs
         self._seconds_before = seconds
         self._started = time.monotonic()
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """The user asked to stop (Ctrl-C): no new trial starts, the running one stops at the next batch."""
+        self.interrupted = True
 
     def restart_clock(self) -> None:
         self._started = time.monotonic()
@@ -64,7 +69,9 @@ class BudgetGuard:
         return left is not None and left <= 0
 
     def exhausted(self) -> str | None:
-        """The name of the first limit reached ('trials', 'epochs', 'time'), or None."""
+        """The name of the first limit reached ('interrupted', 'trials', 'epochs', 'time'), or None."""
+        if self.interrupted:
+            return "interrupted"
         if self.trials_left() == 0:
             return "trials"
         if self.epochs_left() == 0:

@@ -108,7 +108,7 @@ def _keras_download(name: str) -> Callable[[], tuple[RawSplits, str]]:
         except Exception as exc:  # noqa: BLE001 - any download failure means the same thing to the user
             raise UsageError(
                 f"dataset '{name}' is not cached under ~/.keras/datasets and could not be downloaded "
-                f"({type(exc).__name__}); run once on a machine with internet, or pass --data-dir with its IDX files"
+                f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}); run once on a machine with internet, or pass --data-dir with its IDX files"
                 + ("; on Debian: apt-get install dataset-fashion-mnist" if name == "fashion_mnist" else "")
             ) from None
         return (x_tr, y_tr, x_te, y_te), f"keras.datasets.{name}.load_data()"

@@ -53,6 +53,10 @@ class TrialScope:
 TrialListener = Callable[[TrialRecord], None]
 
 
+class RunInterrupted(Exception):
+    """The user pressed Ctrl-C during this trial: it is cut short and not recorded."""
+
+
 class Harness:
     """Shared by all backends so that every limit and every record is produced the same way."""
 
@@ -88,15 +92,23 @@ class Harness:
         keras.utils.set_random_seed((self.seed * 100_003 + scope.number) % 2**32)
         try:
             yield scope
+            if scope.progress.stopped_by == "interrupted":
+                raise RunInterrupted("stopped by Ctrl-C")
+        except RunInterrupted:
+            raise
         except self.pruned_exceptions:
+            if self.guard.interrupted:
+                raise RunInterrupted("stopped by Ctrl-C") from None
             self._record(scope, "pruned", None)
             raise
         except Exception as exc:
+            if self.guard.interrupted:
+                raise RunInterrupted("stopped by Ctrl-C") from exc
             self._record(scope, "failed", f"{type(exc).__name__}: {exc}")
             raise
         else:
             self._record(scope, "complete", None)
-        # KeyboardInterrupt passes through unrecorded: only finished trials are kept.
+        # KeyboardInterrupt and RunInterrupted pass through unrecorded: only finished trials are kept.
 
     def _record(self, scope: TrialScope, state: str, error: str | None) -> None:
         now = time.perf_counter()

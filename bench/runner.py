@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -195,8 +199,10 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
                      seed=config.seed, work_dir=work_dir, resume=resume_from is not None, study_name=run_id)
     status, error = "complete", None
     try:
-        with view:
+        with view, graceful_interrupt(guard, quiet=quiet):
             backend.run(ctx)
+        if guard.interrupted:
+            status = "interrupted"
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as exc:
@@ -207,6 +213,26 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         run.update(finish_record(trials, guard, harness.peak_disk_bytes, work_dir, status, error))
         folder.write_run(run)
     return run
+
+
+@contextlib.contextmanager
+def graceful_interrupt(guard: BudgetGuard, *, quiet: bool) -> Iterator[None]:
+    """First Ctrl-C: stop at the next batch and start no new trial. Second Ctrl-C: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        guard.interrupt()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not quiet:
+            print("\nstopping: the running trial is cut short and not recorded (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, peak: int, work_dir: Path, status: str, error: str | None) -> dict[str, Any]:

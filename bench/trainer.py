@@ -82,13 +82,19 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
 
     class BudgetStop(_callback_base()):  # type: ignore[misc]
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if guard.out_of_time():
+            if guard.interrupted:
+                progress.stopped_by = "interrupted"
+                self.model.stop_training = True
+            elif guard.out_of_time():
                 progress.stopped_by = "time_budget"
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             reason = guard.exhausted()
-            if reason in ("epochs", "time"):
+            if reason == "interrupted":
+                progress.stopped_by = "interrupted"
+                self.model.stop_training = True
+            elif reason in ("epochs", "time"):
                 progress.stopped_by = f"{reason}_budget"
                 self.model.stop_training = True
 

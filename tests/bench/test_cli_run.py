@@ -1,0 +1,141 @@
+"""`python -m bench run` as a user runs it: bad flags, Ctrl-C and resume, plugins, real datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.datasets import DEBIAN_FASHION_MNIST
+from tests.helpers import ROOT, bench, error_lines
+
+TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trials", "0"], "argument --trials: expected a positive integer, got '0'"),
+        (["--backend", "nope"], "unknown backend 'nope'; known: optuna, keras-tuner"),
+        (["--sampler", "annealing"], "optuna has no algorithm 'annealing'; choose one of: tpe, random, grid, cmaes, qmc"),
+        (["--backend", "keras-tuner", "--pruner", "median"], "keras-tuner has no pruners; --pruner is for: optuna"),
+        (["--space", "missing.yaml"], "space 'missing.yaml' is neither a file nor a shipped space"),
+        (["--sampler", "grid"], "optuna: the grid algorithm needs every parameter discrete, but learning_rate is continuous"),
+        (["--dataset", "cifar"], "unknown dataset 'cifar'; known: digits, mnist, fashion_mnist, idx"),
+        (["--device", "gpu:0"], "--device gpu:0: Keras backend tensorflow sees no GPU here; use --device cpu"),
+        (["--device", "tpu"], "--device must be 'cpu' or 'gpu:N'"),
+        (["--time-budget", "soon"], "argument --time-budget: expected seconds, got 'soon'"),
+        (["--resume", "no-such-run"], "--resume no-such-run: no run folder"),
+        (["--data-dir", "/nonexistent"], "--data-dir /nonexistent: no such folder"),
+    ],
+)
+def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, message):
+    result = bench("run", "--results-dir", str(tmp_path), *args)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and message in lines[0], lines
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir()), "a refused run must leave no run folder"
+
+
+def test_unreachable_dataset_says_how_to_get_it(tmp_path):
+    if (Path.home() / ".keras" / "datasets" / "mnist.npz").exists():
+        pytest.skip("MNIST is cached here; the offline message cannot show")
+    result = bench("run", "--results-dir", str(tmp_path), "--dataset", "mnist", timeout=180)
+    lines = [line for line in error_lines(result.stderr) if line.startswith("error:")]
+    assert result.returncode == 2 and len(lines) == 1
+    assert "run once on a machine with internet" in lines[0]
+
+
+def _start(tmp_path: Path, backend: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--backend", backend, "--space", TINY, "--train-subset", "200", "--trials", "5",
+         "--max-epochs", "2", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, backend):
+    proc = _start(tmp_path, backend)
+    trials_file = tmp_path / "r" / "trials.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if trials_file.exists() and len(trials_file.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    kept = [json.loads(line) for line in trials_file.read_text().splitlines()]
+    assert run["status"] == "interrupted" and 2 <= len(kept) < 5
+    assert run["budget_spent"]["trials"] == len(kept)
+
+    result = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    trials = [json.loads(line) for line in trials_file.read_text().splitlines()]
+    assert run["status"] == "complete" and len(trials) == 5 and run["budget_spent"]["trials"] == 5
+    assert [t["number"] for t in trials] == list(range(5))
+    assert trials[: len(kept)] == kept
+    assert run["resumed_with"] and run["budget_spent"]["epochs"] == sum(t["epochs_run"] for t in trials)
+    again = bench("run", "--resume", "r", "--results-dir", str(tmp_path))
+    assert again.returncode == 2 and "already complete" in again.stderr
+
+
+def test_third_party_backend_plugs_in_through_an_entry_point(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "tunebench_first_values-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tunebench-first-values\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[tunebench.backends]\nfirst-values = tiny_backend:FirstValuesBackend\n")
+    (site / "tiny_backend.py").write_text((ROOT / "tests" / "plugin" / "tiny_backend.py").read_text())
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}
+
+    listed = bench("list", env=env)
+    assert listed.returncode == 0 and "backend first-values: test plugin" in listed.stdout
+
+    result = bench("run", "--backend", "first-values", "--space", TINY, "--train-subset", "200", "--trials", "2",
+                   "--max-epochs", "1", "--run-id", "p", "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
+    assert result.returncode == 0, result.stderr
+    trials = [json.loads(line) for line in (tmp_path / "res" / "p" / "trials.jsonl").read_text().splitlines()]
+    assert [t["state"] for t in trials] == ["complete", "complete"]
+    assert all(t["params"]["conv1_filters"] == 4 and t["params"]["dense"] == 16 for t in trials)
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_subset(tmp_path):
+    result = bench("run", "--dataset", "fashion_mnist", "--train-subset", "1000", "--space", TINY, "--trials", "2",
+                   "--max-epochs", "2", "--run-id", "f", "--results-dir", str(tmp_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "f" / "run.json").read_text())
+    dataset = run["task"]["dataset"]
+    assert dataset["input_shape"] == [28, 28, 1] and dataset["test"] == 10000 and dataset["train"] + dataset["val"] == 1000
+    assert "dataset-fashion-mnist" in dataset["source"]
+    trials = [json.loads(line) for line in (tmp_path / "f" / "trials.jsonl").read_text().splitlines()]
+    assert all(t["state"] == "complete" for t in trials)
+    assert max(t["val_accuracy"] for t in trials) > 0.5  # ten classes: chance is 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_default_run_finishes_in_three_minutes_above_090(tmp_path, backend):
+    started = time.monotonic()
+    result = bench("run", "--backend", backend, cwd=tmp_path, timeout=400)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "results").iterdir()
+    run = json.loads((folder / "run.json").read_text())
+    trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+    assert run["status"] == "complete" and len(trials) == run["budget"]["trials"] == 10
+    assert run["best_trial"]["val_accuracy"] > 0.9
+    assert "best params" in result.stdout and "test_accuracy" in result.stdout
+    assert elapsed < 180, f"default run took {elapsed:.0f} s"
