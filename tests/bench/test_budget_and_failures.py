@@ -30,10 +30,10 @@ def test_epoch_budget_of_20_is_never_exceeded(run_bench, backend, algorithm, pru
 
 
 def test_pruners_and_hyperband_really_cut_trials_short(run_bench):
-    optuna = read_trials(run_bench(backend="optuna", algorithm="random", pruner="hyperband", trials=8, max_epochs=9, train_subset=100))
+    optuna = read_trials(run_bench(backend="optuna", algorithm="random", pruner="median", trials=10, max_epochs=6, train_subset=100))
     assert any(t["state"] == "pruned" for t in optuna)
     pruned = [t for t in optuna if t["state"] == "pruned"]
-    assert all(t["epochs_run"] < 9 and t["test_accuracy"] is None and t["val_accuracy"] is not None for t in pruned)
+    assert all(t["epochs_run"] < 6 and t["test_accuracy"] is None and t["val_accuracy"] is not None for t in pruned)
     hyperband = read_trials(run_bench(backend="keras-tuner", algorithm="hyperband", trials=6, max_epochs=9, train_subset=100))
     assert {t["epochs_run"] for t in hyperband} != {9}
     assert min(t["epochs_run"] for t in hyperband) < 9

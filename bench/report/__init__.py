@@ -1,0 +1,1 @@
+"""Rebuild comparison tables, plots and report.html from recorded runs alone."""

@@ -1,0 +1,63 @@
+"""One self-contained report.html (pictures embedded) that opens offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+GUIDE = """
+<p><b>How to read this report.</b> Each row of the summary is one backend and algorithm, run once per seed under the
+same task and budget. <i>Best val acc</i> is the validation accuracy of the best trial of each run (the statistic every
+backend optimised); <i>test acc of selected</i> is the held-out test accuracy of that selected configuration, never seen by
+any tuner. Brackets are 95% bootstrap intervals of the mean over seeds; with few seeds they are wide, and a single seed has
+none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
+(Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
+p&lt;0.05. <i>Overhead/trial</i> is wall time outside training and test evaluation: the backend's sampling, storage and
+checkpointing plus tunebench's own bookkeeping. Disk is the size of the backend's own folder (Optuna's SQLite study,
+KerasTuner's checkpoints).</p>
+"""
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def write_html(
+    out: Path,
+    *,
+    title: str,
+    summary: pd.DataFrame,
+    significance: pd.DataFrame,
+    plots: dict[str, list[Path]],
+    views: dict[str, dict[str, Path | str]],
+    notes: list[str],
+) -> Path:
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:4px 6px}th{background:#eee}figure{display:inline-block;margin:8px}"
+        "img{max-width:560px;border:1px solid #ddd}.note{color:#a50}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>", GUIDE,
+        "<h2>Summary</h2>", summary.to_html(index=False, border=0, escape=True),
+        "<h2>Significance (paired over seeds)</h2>", significance.to_html(index=False, border=0, escape=True, float_format=lambda v: f"{v:.4g}"),
+        "<h2>Plots</h2>",
+    ]
+    parts += [_img(paths[0], name.replace("_", " ")) for name, paths in plots.items()]
+    parts.append("<h2>Optuna's views of every run (KerasTuner runs imported into Optuna studies)</h2>")
+    for run_id, run_views in views.items():
+        parts.append(f"<h3>{html.escape(run_id)}</h3>")
+        for view, result in run_views.items():
+            if isinstance(result, Path):
+                parts.append(_img(result, f"{run_id}: {view.replace('_', ' ')}"))
+            else:
+                parts.append(f"<p class='note'>{html.escape(view)}: not drawn ({html.escape(result)})</p>")
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>")
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out

@@ -1,0 +1,125 @@
+"""Find run folders, read their records into pandas frames, and refuse unfair mixes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import UsageError
+from bench.records import RunFolder
+
+# Fields that must agree for runs to be ranked together, and where they live in run.json.
+COMPARABLE_FIELDS = {
+    "task": lambda r: r.get("task"),
+    "space": lambda r: r.get("space"),
+    "budget": lambda r: r.get("budget"),
+    "keras_backend": lambda r: r.get("keras_backend"),
+    "device": lambda r: r.get("device"),
+}
+
+
+@dataclass
+class RunSet:
+    runs: pd.DataFrame  # one row per run
+    trials: pd.DataFrame  # one row per trial, with run columns joined in
+    raw_runs: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Run folders named directly, or found (recursively) under the given folders, in a stable order."""
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+        if (path / "run.json").is_file():
+            found.append(path)
+        else:
+            found += sorted(p.parent for p in path.rglob("run.json"))
+    unique = sorted(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise UsageError(f"no runs found (no run.json under {', '.join(map(str, paths))}); run `python -m bench run` or `compare` first")
+    return unique
+
+
+def label_of(run: dict[str, Any]) -> str:
+    label = f"{run['backend']}/{run['algorithm']}"
+    if run.get("pruner") not in (None, "none"):
+        label += f"+{run['pruner']}"
+    return label
+
+
+def _best_so_far(values: pd.Series) -> pd.Series:
+    return values.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
+
+
+def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
+    notes: list[str] = []
+    raw_runs, run_rows, trial_rows = [], [], []
+    for run_dir in find_run_dirs(paths):
+        folder = RunFolder(run_dir)
+        run = folder.read_run()
+        trials, skipped = folder.read_trials()
+        notes += skipped
+        if run.get("status") != "complete":
+            notes.append(f"{run_dir}: run status is '{run.get('status')}', included with the trials it finished")
+        run["label"] = label_of(run)
+        raw_runs.append(run)
+        spent, budget = run["budget_spent"], run["budget"]
+        states = {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "failed")}
+        complete = [t for t in trials if t["state"] == "complete" and t.get("val_accuracy") is not None]
+        best = max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
+        run_rows.append({
+            "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "algorithm": run["algorithm"],
+            "pruner": run.get("pruner"), "seed": run["seed"], "status": run.get("status"),
+            "best_val_accuracy": None if best is None else best["val_accuracy"],
+            "test_accuracy": None if best is None else best.get("test_accuracy"),
+            "wall_seconds": spent["seconds"], "epochs": spent["epochs"], "trials": len(trials), **states,
+            "train_seconds": sum(t["train_seconds"] for t in trials),
+            "eval_seconds": sum(t["eval_seconds"] for t in trials),
+            "overhead_seconds": sum(t["overhead_seconds"] for t in trials),
+            "overhead_per_trial": (sum(t["overhead_seconds"] for t in trials) / len(trials)) if trials else None,
+            "disk_peak": run.get("disk_bytes_peak"), "disk_final": run.get("disk_bytes_final"),
+            "budget_trials": budget.get("trials"), "budget_epochs": budget.get("epoch_budget"),
+            "budget_seconds": budget.get("time_budget"), "max_epochs": budget.get("max_epochs"),
+            "folder": str(run_dir),
+        })
+        cumulative_epochs = 0
+        for t in trials:
+            cumulative_epochs += t["epochs_run"]
+            trial_rows.append({
+                "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "seed": run["seed"],
+                "number": t["number"], "state": t["state"], "val_accuracy": t.get("val_accuracy") if t["state"] == "complete" else None,
+                "any_val_accuracy": t.get("val_accuracy"), "test_accuracy": t.get("test_accuracy"),
+                "finished_at_seconds": t["finished_at_seconds"], "cumulative_epochs": cumulative_epochs,
+                "epochs_run": t["epochs_run"], "train_seconds": t["train_seconds"], "overhead_seconds": t["overhead_seconds"],
+                "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "params": t["params"],
+                "val_accuracy_per_epoch": t.get("val_accuracy_per_epoch", []), "error": t.get("error"),
+            })
+    runs = pd.DataFrame(run_rows).sort_values(["label", "seed", "run_id"], kind="stable").reset_index(drop=True)
+    trials_df = pd.DataFrame(trial_rows)
+    if not trials_df.empty:
+        trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
+        trials_df["best_so_far"] = trials_df.groupby("run_id")["val_accuracy"].transform(_best_so_far)
+    _check_comparable(raw_runs, allow_mixed, notes)
+    return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, notes=notes)
+
+
+def _check_comparable(runs: list[dict[str, Any]], allow_mixed: bool, notes: list[str]) -> None:
+    reference = runs[0]
+    for name, get in COMPARABLE_FIELDS.items():
+        ref_value = json.dumps(get(reference), sort_keys=True, default=str)
+        for other in runs[1:]:
+            if json.dumps(get(other), sort_keys=True, default=str) != ref_value:
+                message = (f"runs differ in '{name}' ({reference['run_id']} vs {other['run_id']}); "
+                           "they are not comparable: pass --allow-mixed to report them anyway")
+                if not allow_mixed:
+                    raise UsageError(message)
+                notes.append(f"mixed runs: {message.split(';')[0]}")
+                break

@@ -1,0 +1,110 @@
+"""Seaborn figures of a comparison, each saved as PNG and SVG with labelled axes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.report.load import RunSet
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path, dpi=110, metadata={"Date": None} if path.suffix == ".svg" else None)
+    _plt().close(fig)
+    return paths
+
+
+def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.DataFrame:
+    """Each run's best-so-far validation accuracy evaluated on one grid of `x`, for bands over seeds."""
+    done = trials.dropna(subset=["best_so_far"])
+    if done.empty:
+        return pd.DataFrame(columns=["label", "run_id", x, "best_so_far"])
+    grid = np.linspace(0.0, float(trials[x].max()), points)
+    rows = []
+    for (label, run_id), group in trials.groupby(["label", "run_id"], sort=True):
+        xs, ys = group[x].to_numpy(float), group["best_so_far"].to_numpy(float)
+        for g in grid:
+            seen = ys[xs <= g]
+            seen = seen[~np.isnan(seen)]
+            if len(seen):
+                rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen.max()})
+    return pd.DataFrame(rows)
+
+
+def _lineplot(data: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str) -> list[Path]:
+    import seaborn as sns
+
+    fig, ax = _plt().subplots(figsize=(7, 4.2))
+    if not data.empty:
+        sns.lineplot(data=data, x=x, y="best_so_far", hue="label", errorbar=("ci", 95), n_boot=500, seed=0, ax=ax)
+    ax.set(xlabel=xlabel, ylabel="best validation accuracy so far", title=title)
+    return save(fig, out_dir, name)
+
+
+def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid")
+    plt = _plt()
+    runs, trials = runset.runs, runset.trials
+    files: dict[str, list[Path]] = {}
+    files["best_vs_time"] = _lineplot(best_so_far_on_grid(trials, "finished_at_seconds"), "finished_at_seconds",
+                                      "wall time (s)", "Best-so-far accuracy against wall time (95% CI over seeds)", out_dir, "best_vs_time")
+    files["best_vs_epochs"] = _lineplot(best_so_far_on_grid(trials, "cumulative_epochs"), "cumulative_epochs",
+                                        "epochs spent", "Best-so-far accuracy against epochs (95% CI over seeds)", out_dir, "best_vs_epochs")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_val_accuracy", "test_accuracy"], var_name="split", value_name="accuracy")
+    melted["split"] = melted["split"].map({"best_val_accuracy": "best validation", "test_accuracy": "test (selected config)"})
+    sns.boxplot(data=melted, x="label", y="accuracy", hue="split", ax=ax, fliersize=0)
+    sns.stripplot(data=melted, x="label", y="accuracy", hue="split", dodge=True, ax=ax, palette="dark:black", size=4, legend=False)
+    ax.set(xlabel="backend/algorithm", ylabel="accuracy", title="Best accuracy per run, over seeds")
+    files["accuracy_distribution"] = save(fig, out_dir, "accuracy_distribution")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    disk = runs.melt(id_vars=["label"], value_vars=["disk_peak", "disk_final"], var_name="when", value_name="bytes")
+    disk["bytes"] = disk["bytes"].clip(lower=1)
+    sns.barplot(data=disk, x="label", y="bytes", hue="when", ax=ax, errorbar=None)
+    ax.set_yscale("log")
+    ax.set(xlabel="backend/algorithm", ylabel="bytes in the backend's folder (log scale)", title="Disk usage per backend")
+    files["disk_usage"] = save(fig, out_dir, "disk_usage")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if not trials.empty:
+        growth = trials.assign(disk_bytes=trials["disk_bytes"].clip(lower=1))
+        sns.lineplot(data=growth, x="number", y="disk_bytes", hue="label", errorbar=("ci", 95), n_boot=500, seed=0, ax=ax, marker="o")
+    ax.set_yscale("log")
+    ax.set(xlabel="trial number", ylabel="bytes in the backend's folder (log scale)", title="Disk growth over trials")
+    files["disk_growth"] = save(fig, out_dir, "disk_growth")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    split = runs.groupby("label")[["train_seconds", "eval_seconds", "overhead_seconds"]].mean()
+    split.columns = ["training", "test evaluation", "overhead (backend + harness)"]
+    split.plot(kind="bar", stacked=True, ax=ax, rot=0)
+    ax.set(xlabel="backend/algorithm", ylabel="seconds per run (mean over seeds)", title="Wall time: training against overhead")
+    files["time_split"] = save(fig, out_dir, "time_split")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if importances is not None and not importances.empty:
+        sns.barplot(data=importances, x="importance", y="parameter", hue="label", ax=ax)
+    else:
+        ax.text(0.5, 0.5, "not enough complete trials to estimate importances", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="fANOVA importance (Optuna)", ylabel="parameter", title="Parameter importance per backend")
+    files["param_importance"] = save(fig, out_dir, "param_importance")
+    return files

@@ -1,0 +1,95 @@
+"""The comparison table: one row per backend/algorithm, means and bootstrap intervals over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.progress import human_bytes
+from bench.report.stats import bootstrap_interval
+
+
+def time_to_target(trials: pd.DataFrame, target: float | None) -> pd.Series:
+    """Seconds (since each run started) until a trial reached `target` validation accuracy; NaN if never."""
+    if target is None or trials.empty:
+        return pd.Series(dtype=float)
+    hits = trials[trials["val_accuracy"] >= target]
+    first = hits.groupby("run_id")["finished_at_seconds"].min()
+    return first.reindex(trials["run_id"].unique())
+
+
+def _fmt_interval(mean: float, low: float, high: float, digits: int = 4) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    if math.isnan(low):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _given(value: object) -> str:
+    return "∞" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
+
+
+def budget_text(group: pd.DataFrame) -> str:
+    """Budget spent (mean over seeds) against budget given, e.g. '10/10 trials, 100/∞ epochs, 95/∞ s'."""
+    first = group.iloc[0]
+    return (f"{group['trials'].mean():g}/{_given(first['budget_trials'])} trials, "
+            f"{group['epochs'].mean():g}/{_given(first['budget_epochs'])} epochs, "
+            f"{group['wall_seconds'].mean():.0f}/{_given(first['budget_seconds'])} s")
+
+
+def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | None = None) -> pd.DataFrame:
+    """Numbers per label (kept numeric, for tests and CSV); `display_table` formats them."""
+    ttt = time_to_target(trials, target)
+    rows = []
+    for label, group in runs.groupby("label", sort=True):
+        val = group["best_val_accuracy"].astype(float).to_numpy()
+        test = group["test_accuracy"].astype(float).to_numpy()
+        val_low, val_high = bootstrap_interval(val)
+        test_low, test_high = bootstrap_interval(test)
+        reached = ttt.reindex(group["run_id"]) if target is not None else pd.Series(dtype=float)
+        rows.append({
+            "label": label, "seeds": len(group),
+            "best_val_mean": float(np.nanmean(val)) if len(val) else float("nan"), "best_val_low": val_low, "best_val_high": val_high,
+            "test_mean": float(np.nanmean(test)) if np.isfinite(test).any() else float("nan"), "test_low": test_low, "test_high": test_high,
+            "wall_seconds_mean": float(group["wall_seconds"].mean()),
+            "time_to_target_mean": float(reached.mean()) if target is not None and reached.notna().any() else float("nan"),
+            "target_reached": f"{int(reached.notna().sum())}/{len(group)}" if target is not None else "-",
+            "epochs_mean": float(group["epochs"].mean()),
+            "complete": int(group["complete"].sum()), "pruned": int(group["pruned"].sum()), "failed": int(group["failed"].sum()),
+            "overhead_per_trial_mean": float(group["overhead_per_trial"].astype(float).mean()),
+            "disk_peak_mean": float(group["disk_peak"].mean()), "disk_peak_max": int(group["disk_peak"].max()),
+            "disk_final_mean": float(group["disk_final"].mean()),
+            "budget": budget_text(group),
+        })
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        order = table.sort_values(["best_val_mean", "wall_seconds_mean"], ascending=[False, True]).index
+        table.loc[order, "rank"] = range(1, len(table) + 1)
+        table["rank"] = table["rank"].astype(int)
+        table = table.sort_values("rank").reset_index(drop=True)
+    return table
+
+
+def display_table(summary: pd.DataFrame, *, target: float | None) -> pd.DataFrame:
+    """Human-readable version of `summary_table` (what the Markdown and HTML show)."""
+    out = pd.DataFrame({
+        "rank": summary["rank"],
+        "backend/algorithm": summary["label"],
+        "seeds": summary["seeds"],
+        "best val acc (95% CI)": [_fmt_interval(r.best_val_mean, r.best_val_low, r.best_val_high) for r in summary.itertuples()],
+        "test acc of selected (95% CI)": [_fmt_interval(r.test_mean, r.test_low, r.test_high) for r in summary.itertuples()],
+        "wall time (s)": summary["wall_seconds_mean"].map(lambda v: f"{v:.1f}"),
+        f"time to {target} (s)" if target is not None else "time to target": [
+            (f"{r.time_to_target_mean:.1f} ({r.target_reached})" if not math.isnan(r.time_to_target_mean) else f"- ({r.target_reached})")
+            for r in summary.itertuples()],
+        "epochs": summary["epochs_mean"].map(lambda v: f"{v:g}"),
+        "trials c/p/f": [f"{r.complete}/{r.pruned}/{r.failed}" for r in summary.itertuples()],
+        "overhead/trial (s)": summary["overhead_per_trial_mean"].map(lambda v: f"{v:.3f}"),
+        "disk peak": summary["disk_peak_mean"].map(human_bytes),
+        "disk final": summary["disk_final_mean"].map(human_bytes),
+        "budget spent/given": summary["budget"],
+    })
+    return out

@@ -1,0 +1,191 @@
+"""Reports rebuilt from real recorded runs: numbers checked against the runs, pictures checked as pictures."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.budget import Budget
+from bench.errors import UsageError
+from bench.report.build import build_report
+from bench.report.load import load_runs
+from bench.report.stats import bootstrap_interval, min_seeds_for_wilcoxon, paired_test
+from bench.runner import RunConfig, execute
+from tests.helpers import bench, error_lines
+
+TINY = str(Path(__file__).resolve().parent.parent / "data" / "tiny_space.yaml")
+SEEDS = 3
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """Three seeds each of Optuna TPE and KerasTuner random search, really trained on a tiny budget."""
+    runs = tmp_path_factory.mktemp("runs")
+    for backend, algorithm in (("optuna", "tpe"), ("keras-tuner", "random")):
+        for seed in range(SEEDS):
+            config = RunConfig(backend=backend, algorithm=algorithm, seed=seed, space=TINY, train_subset=150,
+                               budget=Budget(trials=3, max_epochs=2), results_dir=str(runs), run_id=f"{backend}-s{seed}")
+            execute(config, argv=["test"], quiet=True)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def report(recorded, tmp_path_factory):
+    return build_report([recorded], tmp_path_factory.mktemp("report"), target=0.3)
+
+
+def _run_jsons(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*/run.json"))]
+
+
+def test_summary_numbers_match_the_recorded_runs(recorded, report):
+    runs = _run_jsons(recorded)
+    summary = report.summary.set_index("label")
+    for label, backend in (("optuna/tpe", "optuna"), ("keras-tuner/random", "keras-tuner")):
+        mine = [r for r in runs if r["backend"] == backend]
+        best = [r["best_trial"]["val_accuracy"] for r in mine]
+        row = summary.loc[label]
+        assert row["seeds"] == SEEDS
+        assert row["best_val_mean"] == pytest.approx(np.mean(best))
+        assert row["test_mean"] == pytest.approx(np.mean([r["best_trial"]["test_accuracy"] for r in mine]))
+        assert row["disk_peak_max"] == max(r["disk_bytes_peak"] for r in mine)
+        assert row["disk_peak_mean"] == pytest.approx(np.mean([r["disk_bytes_peak"] for r in mine]))
+        assert row["epochs_mean"] == pytest.approx(np.mean([r["budget_spent"]["epochs"] for r in mine]))
+        assert row["complete"] + row["pruned"] + row["failed"] == 3 * SEEDS
+        assert row["best_val_low"] <= row["best_val_mean"] <= row["best_val_high"]
+        assert min(best) <= row["best_val_low"] and row["best_val_high"] <= max(best)
+        assert row["budget"].startswith("3/3 trials, 6/∞ epochs")
+    assert sorted(report.summary["rank"]) == [1, 2]
+    assert report.summary.iloc[0]["best_val_mean"] >= report.summary.iloc[1]["best_val_mean"]
+
+
+def test_time_to_target_is_the_first_trial_reaching_it(recorded, report):
+    firsts = []
+    for run_dir in sorted(recorded.glob("optuna-*")):
+        trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+        hits = [t["finished_at_seconds"] for t in trials if t["state"] == "complete" and t["val_accuracy"] >= 0.3]
+        if hits:
+            firsts.append(min(hits))
+    row = report.summary.set_index("label").loc["optuna/tpe"]
+    assert row["target_reached"] == f"{len(firsts)}/{SEEDS}"
+    if firsts:
+        assert row["time_to_target_mean"] == pytest.approx(np.mean(firsts))
+
+
+def test_tables_are_written_in_three_formats_and_reproducible(recorded, report, tmp_path):
+    for name in ("summary", "significance_val", "runs"):
+        for suffix in (".md", ".csv", ".html"):
+            assert (report.out_dir / f"{name}{suffix}").stat().st_size > 0
+    again = build_report([recorded], tmp_path, target=0.3, views=False)
+    for name in ("summary.md", "summary_numbers.csv", "significance_val.csv"):
+        assert (tmp_path / name).read_text() == (report.out_dir / name).read_text()
+
+
+def test_significance_refuses_to_claim_anything_with_three_seeds(report):
+    row = report.significance.iloc[0]
+    assert row["paired seeds"] == SEEDS
+    assert "too few seeds" in row["verdict"]
+
+
+def test_plots_are_real_pictures_with_labelled_axes(report):
+    import matplotlib.image as mpimg
+
+    expected = {"best_vs_time": "wall time (s)", "best_vs_epochs": "epochs spent", "accuracy_distribution": "backend/algorithm",
+                "disk_usage": "log scale", "disk_growth": "trial number", "time_split": "seconds per run", "param_importance": "parameter"}
+    for name, axis_label in expected.items():
+        png, svg = report.files[name]
+        pixels = mpimg.imread(png)
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 300 and pixels.std() > 0.01, name
+        text = svg.read_text()
+        assert axis_label in text, (name, axis_label)
+
+
+def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(recorded, report):
+    views = report.out_dir / "optuna_views"
+    for view in ("optimization_history", "parallel_coordinate", "slice", "param_importances"):
+        assert (views / f"keras-tuner-s0_{view}.png").stat().st_size > 5000
+    from bench.report.optuna_views import study_from_trials
+
+    run = json.loads((recorded / "keras-tuner-s0" / "run.json").read_text())
+    trials = [json.loads(line) for line in (recorded / "keras-tuner-s0" / "trials.jsonl").read_text().splitlines()]
+    study = study_from_trials(run["space"], trials, "kt")
+    assert len(study.trials) == len(trials)
+    assert [t.params["dense"] for t in study.trials] == [t["params"]["dense"] for t in trials]
+    assert study.best_value == run["best_trial"]["val_accuracy"]
+
+
+def test_report_html_holds_tables_pictures_and_guide(report):
+    page = report.html.read_text()
+    assert "How to read this report" in page and "<table" in page
+    assert page.count("data:image/png;base64,") >= 7 + 6 * 4
+    assert "src=\"http" not in page and "<script" not in page  # opens offline
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="headless Chromium is not installed")
+def test_report_html_renders_in_headless_chromium(report, tmp_path):
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,2000",
+                    report.html.as_uri()], capture_output=True, timeout=120, check=False)
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[0] >= 1000 and pixels.std() > 0.05
+
+
+def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
+    copy = tmp_path / "runs"
+    shutil.copytree(recorded / "optuna-s0", copy / "optuna-s0")
+    trials = copy / "optuna-s0" / "trials.jsonl"
+    text = trials.read_text()
+    trials.write_text(text + text.splitlines()[0][:40])
+    runset = load_runs([copy])
+    assert len(runset.trials) == 3
+    assert any("line 4 is cut off" in note for note in runset.notes)
+
+
+def test_runs_with_different_budgets_are_refused_unless_allowed(recorded, tmp_path):
+    copy = tmp_path / "runs"
+    shutil.copytree(recorded / "optuna-s0", copy / "a")
+    shutil.copytree(recorded / "optuna-s1", copy / "b")
+    run = json.loads((copy / "b" / "run.json").read_text())
+    run["budget"]["max_epochs"] = 5
+    (copy / "b" / "run.json").write_text(json.dumps(run))
+    with pytest.raises(UsageError, match="runs differ in 'budget'"):
+        load_runs([copy])
+    assert any("mixed runs" in n for n in load_runs([copy], allow_mixed=True).notes)
+
+
+def test_report_cli_bad_input_is_one_line_exit_2(recorded, tmp_path):
+    empty = bench("report", str(tmp_path))
+    assert empty.returncode == 2 and error_lines(empty.stderr) == [f"error: no runs found (no run.json under {tmp_path}); run `python -m bench run` or `compare` first"]
+    unknown = bench("compare", "--backends", "optuna", "hyperopt", "--seeds", "1", "--results-dir", str(tmp_path))
+    assert unknown.returncode == 2 and len(error_lines(unknown.stderr)) == 1 and "unknown backend 'hyperopt'" in unknown.stderr
+    good = bench("report", str(recorded), "--out", str(tmp_path / "r"), "--quiet")
+    assert good.returncode == 0, good.stderr
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_paired_test_finds_a_real_difference_with_enough_seeds():
+    needed = min_seeds_for_wilcoxon(0.05)
+    assert needed == 6
+    seeds = pd.Index(range(8), name="seed")
+    better = pd.Series([0.91, 0.93, 0.92, 0.95, 0.94, 0.92, 0.93, 0.96], index=seeds)
+    worse = better - np.linspace(0.01, 0.03, 8)
+    result = paired_test("a", "b", better, worse)
+    assert result.p_value < 0.05 and result.verdict.startswith("a better")
+    few = paired_test("a", "b", better.iloc[:5], worse.iloc[:5])
+    assert "too few seeds" in few.verdict
+
+
+def test_bootstrap_interval_needs_two_values():
+    assert all(np.isnan(bootstrap_interval([0.9])))
+    low, high = bootstrap_interval([0.8, 0.9, 1.0])
+    assert 0.8 <= low < 0.9 < high <= 1.0
