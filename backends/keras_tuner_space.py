@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import keras_tuner
 
 BACKEND = "keras-tuner"
-_CHOICE_TYPES = (int, float, str, bool)
+_CHOICE_TYPES = (int, float, str)  # not bool: hp.Choice silently turns bools into ints
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,15 @@ def to_keras_tuner(param: Param) -> KerasTunerForm:
         )
     if isinstance(param, CategoricalParam):
         types = param.value_types()
+        if types == {bool} and len(param.choices) == 2:
+            return KerasTunerForm("Boolean", {}, note="both booleans: declared as hp.Boolean (hp.Choice turns bools into ints)")
         if len(types) == 1 and next(iter(types)) in _CHOICE_TYPES:
             return KerasTunerForm("Choice", {"values": list(param.choices)})
+        reason = "hp.Choice turns bools into ints" if bool in types else "hp.Choice takes one value type"
         return KerasTunerForm(
             "Choice", {"values": [json.dumps(c) for c in param.choices], "ordered": False},
             labels=param.choices,
-            note="hp.Choice takes one value type; choices are declared as JSON labels and decoded back",
+            note=f"{reason}; choices are declared as JSON labels and decoded back",
         )
     if isinstance(param, BoolParam):
         return KerasTunerForm("Boolean", {})

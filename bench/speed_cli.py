@@ -1,9 +1,106 @@
-"""`bench speed` (issue 5)."""
+"""`bench speed`: run the pytest-benchmark suite, print a table, save or gate on a per-machine baseline."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from bench.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "tests" / "speed"
+BASELINES = ROOT / "results" / "baselines"
+_REGRESSION = re.compile(r"^\s*(?P<name>\S+) \((?P<baseline>[^)]*)\) - Field '(?P<field>\w+)' has failed \w+: (?P<got>[0-9.]+) > (?P<limit>[0-9.]+)")
+
+
+def machine_key() -> str:
+    """Baselines are kept per machine: CPU model plus GPU names, as a folder name."""
+    from bench.environment import cpu_name, gpu_names
+
+    text = "-".join([cpu_name(), *gpu_names()]) or "unknown"
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:80]
+
+
+def _percent(text: str) -> int:
+    match = re.fullmatch(r"(\d+)%?", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 15%, got '{text}'")
+    return int(match.group(1))
+
+
+def _latest_baseline(storage: Path, name: str) -> Path:
+    found = sorted(storage.glob(f"*/*_{name}.json"))
+    if not found:
+        raise UsageError(f"no baseline '{name}' for this machine under {storage}; record one with `python -m bench speed --save {name}`")
+    return found[-1]
+
+
+def pytest_command(args: argparse.Namespace, json_out: Path) -> list[str]:
+    storage = BASELINES / machine_key()
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+               f"--benchmark-storage=file://{storage}", f"--benchmark-json={json_out}", "--benchmark-columns=mean,min,max,rounds",
+               "--benchmark-sort=fullname"]
+    if args.select:
+        command += ["-k", args.select]
+    if args.save:
+        command.append(f"--benchmark-save={args.save}")
+    if args.compare:
+        command += [f"--benchmark-compare={_latest_baseline(storage, args.compare)}", f"--benchmark-compare-fail=mean:{args.fail_above}%"]
+    return command
+
+
+def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        value, unit = info.get("value"), info.get("unit", "s")
+        shown = f"{value:.3f}" if isinstance(value, float) else str(bench["stats"]["mean"])
+        rows.append((bench["name"].removeprefix("test_"), shown, unit))
+    return rows
+
+
+def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
+    env = {**os.environ, "TUNEBENCH_SPEED_QUICK": "1" if args.quick else "0", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "-1")}
+    with tempfile.TemporaryDirectory() as tmp:
+        json_out = Path(tmp) / "speed.json"
+        command = pytest_command(args, json_out)
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        data = json.loads(json_out.read_text()) if json_out.exists() else {}
+    output = proc.stdout + proc.stderr
+    if args.verbose or (proc.returncode != 0 and not data):
+        print(output)
+    rows = measures_table(data)
+    if rows:
+        width = max(len(r[0]) for r in rows)
+        print(f"{'measure':<{width}}  {'value':>12}  unit")
+        for name, value, unit in rows:
+            print(f"{name:<{width}}  {value:>12}  {unit}")
+    if args.save and proc.returncode == 0:
+        print(f"baseline '{args.save}' saved under {BASELINES / machine_key()}")
+    regressions = [m.groupdict() for line in output.splitlines() if (m := _REGRESSION.match(line))]
+    for r in regressions:
+        print(f"error: regressed: {r['name'].removeprefix('test_')}: {r['field']} slower by {float(r['got']):.1f}% "
+              f"(limit {float(r['limit']):.0f}%, baseline {r['baseline']})", file=sys.stderr)
+    failed = [line for line in output.splitlines() if line.startswith("FAILED")]
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 0 if proc.returncode == 0 else 1
 
 
 def add_parser(sub: Any) -> None:
-    """Registered later; nothing yet."""
+    speed = sub.add_parser("speed", help="tuning-speed suite: backend overhead, trial start-up, throughput, harness ratio")
+    speed.add_argument("--quick", action="store_true", help="fewer trials and rounds (a smoke check, minutes on a CPU)")
+    speed.add_argument("--save", metavar="NAME", help="keep this run as baseline NAME for this machine (results/baselines/)")
+    speed.add_argument("--compare", metavar="NAME", help="compare against baseline NAME of this machine")
+    speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a mean is slower by more (default 15%%)")
+    speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
+    speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")
+    speed.set_defaults(handler=cmd_speed)

@@ -45,6 +45,8 @@ def test_optuna_translation_table(param, expected):
             KerasTunerForm("Choice", {"values": ["null", "1", '"a"'], "ordered": False}, labels=(None, 1, "a")),
         ),
         (BoolParam(name="bn"), KerasTunerForm("Boolean", {})),
+        (CategoricalParam(name="flag", choices=[True, False]), KerasTunerForm("Boolean", {})),
+        (CategoricalParam(name="only", choices=[False]), KerasTunerForm("Choice", {"values": ["false"], "ordered": False}, labels=(False,))),
         (FixedParam(name="act", value="relu"), KerasTunerForm("Fixed", {"value": "relu"})),
         (FixedParam(name="none", value=None), KerasTunerForm("Fixed", {"value": "null"}, labels=(None,))),
     ],
@@ -84,3 +86,11 @@ def test_both_backends_count_the_same_values_for_shipped_spaces(name):
     assert set(optuna_distributions(space)) == set(space.names)
     for param in space:
         assert optuna_form(param).size == kt_form(param).size == param.size(), param.name
+
+
+def test_keras_tuner_choice_really_turns_bools_into_ints():
+    """Why bool choices never go to hp.Choice: KerasTuner 1.4 standardises them to int."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    assert type(hp.Choice("x", [False])) is int

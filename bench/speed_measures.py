@@ -1,0 +1,222 @@
+"""What the speed suite times: backend overhead, trial start-up, epoch throughput, harness against hand-driven.
+
+Plain functions (no pytest) so that each measure is one call; `tests/speed/` wraps them in pytest-benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from search_space import CategoricalParam, FloatParam, SearchSpace, resolve_space
+
+DELAY_VARIABLE = "TUNEBENCH_SPEED_DELAY"  # "measure-name:seconds": slows one measure down (tests of the regression gate)
+
+
+def injected_delay(measure: str) -> None:
+    spec = os.environ.get(DELAY_VARIABLE, "")
+    name, _, seconds = spec.partition(":")
+    if name and name == measure:
+        time.sleep(float(seconds))
+
+
+def discrete(space: SearchSpace, points: int = 5) -> SearchSpace:
+    """The same space with continuous floats replaced by `points` grid values (grid algorithms need that)."""
+    import numpy as np
+
+    params = []
+    for p in space:
+        if isinstance(p, FloatParam) and p.step is None:
+            raw = np.geomspace(p.low, p.high, points) if p.log else np.linspace(p.low, p.high, points)
+            p = CategoricalParam(name=p.name, choices=[float(f"{v:.6g}") for v in raw], when=p.when)
+        params.append(p)
+    return dataclasses.replace(space, params=tuple(params))
+
+
+def optuna_zero_cost(algorithm: str, n_trials: int, storage_dir: Path, space_name: str = "seed_cnn") -> None:
+    """Optuna's own work for n trials (sampling + SQLite storage, as `bench run` configures it); objective costs nothing."""
+    import optuna
+
+    from backends.optuna_backend import make_sampler
+    from backends.optuna_space import suggest
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = discrete(resolve_space(space_name)) if algorithm == "grid" else resolve_space(space_name)
+    storage_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(storage=f"sqlite:///{storage_dir / f'{algorithm}-{n_trials}-{time.monotonic_ns()}.db'}",
+                                sampler=make_sampler(algorithm, space, 0), direction="maximize")
+    study.optimize(lambda trial: float(len(suggest(trial, space))) * 0.0 + trial.number % 7, n_trials=n_trials)
+    injected_delay(f"optuna-{algorithm}")
+
+
+def _kt_tuner_class(algorithm: str) -> Any:
+    import keras_tuner as kt
+
+    return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband, "grid": kt.GridSearch}[algorithm]
+
+
+def keras_tuner_oracle_zero_cost(algorithm: str, n_trials: int, work_dir: Path, space_name: str = "seed_cnn") -> int:
+    """KerasTuner's own search loop (oracle, trial files) for n trials whose 'training' costs nothing. Returns trials run."""
+    import keras_tuner as kt
+
+    from backends.keras_tuner_space import declare
+
+    space = discrete(resolve_space(space_name)) if algorithm == "grid" else resolve_space(space_name)
+    count = [0]
+
+    class DeclareOnly(kt.HyperModel):
+        def build(self, hp: Any) -> None:
+            declare(hp, space)
+
+    class ZeroCost(_kt_tuner_class(algorithm)):  # type: ignore[misc]
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict:
+            declare(trial.hyperparameters, space)
+            count[0] += 1
+            return {"score": float(count[0] % 7)}
+
+    options: dict[str, Any] = {"hypermodel": DeclareOnly(), "objective": kt.Objective("score", "max"), "seed": 0,
+                               "directory": str(work_dir), "project_name": f"{algorithm}-{n_trials}-{time.monotonic_ns()}",
+                               "overwrite": True}
+    if algorithm == "hyperband":
+        options.update(max_epochs=27, factor=3, hyperband_iterations=max(1, n_trials // 30 + 1))
+    else:
+        options.update(max_trials=n_trials)
+    tuner = ZeroCost(**options)
+
+    class Enough(Exception):
+        pass
+
+    def stop_after_n() -> None:
+        if count[0] >= n_trials:
+            raise Enough
+
+    tuner.pre_create_trial = stop_after_n  # type: ignore[method-assign]
+    try:
+        tuner.search(verbose=0)
+    except Enough:
+        pass
+    injected_delay(f"keras-tuner-{algorithm}")
+    return count[0]
+
+
+def keras_tuner_search_trivial(algorithm: str, n_trials: int, work_dir: Path) -> int:
+    """A full KerasTuner `search` with a trivial model (one Dense layer, one epoch on 64 samples): checkpoints included."""
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype("float32"), rng.integers(0, 2, 64)
+
+    def build(hp: Any) -> Any:
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(hp.Choice("units", [4, 8, 16]), activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(hp.Choice("lr", [1e-3, 3e-3, 1e-2])), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    options: dict[str, Any] = {"hypermodel": build, "objective": "val_accuracy", "seed": 0, "directory": str(work_dir),
+                               "project_name": f"search-{algorithm}-{time.monotonic_ns()}", "overwrite": True}
+    if algorithm == "hyperband":
+        options.update(max_epochs=3, factor=3, hyperband_iterations=n_trials)
+    else:
+        options.update(max_trials=n_trials)
+    tuner = _kt_tuner_class(algorithm)(**options)
+    done = [0]
+    original = tuner.pre_create_trial
+
+    class Enough(Exception):
+        pass
+
+    def stop_after_n() -> None:
+        if done[0] >= n_trials:
+            raise Enough
+        done[0] += 1
+        original()
+
+    tuner.pre_create_trial = stop_after_n  # type: ignore[method-assign]
+    try:
+        tuner.search(x, y, epochs=1, validation_data=(x, y), verbose=0, batch_size=64)
+    except Enough:
+        pass
+    injected_delay(f"keras-tuner-search-{algorithm}")
+    return len(tuner.oracle.trials)
+
+
+TASK_PARAMS = {"conv1_filters": 32, "conv1_kernel": 3, "conv2_filters": 48, "conv2_kernel": 3, "dropout": 0.2, "dense": 64,
+               "learning_rate": 3e-3, "batch_size": 32}
+
+
+def trial_startup(data: Any, params: dict[str, Any] = TASK_PARAMS) -> None:
+    """Build, compile and take the first training step of the task's model."""
+    from bench.model import build_cnn
+
+    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+    model.fit(data.x_train[: params["batch_size"]], data.y_train[: params["batch_size"]], epochs=1,
+              batch_size=params["batch_size"], verbose=0)
+    injected_delay("startup")
+
+
+def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS) -> Any:
+    """A built model that has already run one epoch (compilation done) for throughput measures."""
+    from bench.model import build_cnn
+
+    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
+    return model
+
+
+def epochs_with_trainer(model: Any, data: Any, epochs: int, batch_size: int) -> None:
+    """Our trainer (best-epoch keeper, budget guard callbacks), as every trial uses it."""
+    from bench.budget import Budget, BudgetGuard
+    from bench.trainer import TrainingProgress, fit
+
+    guard = BudgetGuard(Budget(trials=None, max_epochs=epochs, time_budget=3600))
+    fit(model, data, progress=TrainingProgress(), epochs=epochs, batch_size=batch_size, guard=guard)
+    injected_delay("throughput-trainer")
+
+
+def epochs_with_plain_fit(model: Any, data: Any, epochs: int, batch_size: int) -> None:
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, batch_size=batch_size, verbose=0)
+    injected_delay("throughput-plain-fit")
+
+
+def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
+    """The tutorial's way: an objective that builds, fits and returns the best validation accuracy; study.optimize."""
+    import keras
+    import optuna
+
+    from backends.optuna_space import suggest
+    from bench.datasets import load_dataset
+    from bench.model import build_cnn
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    data = load_dataset("digits", train_subset=train_subset)
+    space = resolve_space(space_name)
+
+    def objective(trial: optuna.Trial) -> float:
+        keras.utils.set_random_seed(seed * 100_003 + trial.number)
+        params = suggest(trial, space)
+        model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+        history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
+                            batch_size=params.get("batch_size", 64), verbose=0)
+        return max(history.history["val_accuracy"])
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed))
+    study.optimize(objective, n_trials=n_trials)
+    return study.best_value
+
+
+def bench_driven_optuna(results_dir: Path, space: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
+    """The same search through `bench run` (in-process): records, SQLite storage, test evaluation and all."""
+    from bench.budget import Budget
+    from bench.runner import RunConfig, execute
+
+    run = execute(RunConfig(backend="optuna", algorithm="random", space=space, seed=seed, train_subset=train_subset,
+                            budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)),
+                  argv=["speed"], quiet=True)
+    injected_delay("harness")
+    return run["best_trial"]["val_accuracy"]

@@ -1,0 +1,19 @@
+"""Speed-suite settings: quick mode (CI smoke) or full, chosen by `python -m bench speed`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+QUICK = os.environ.get("TUNEBENCH_SPEED_QUICK") == "1"
+TRIAL_COUNTS = [100] if QUICK else [100, 500]
+SEARCH_TRIALS = 8 if QUICK else 50
+ROUNDS = 1 if QUICK else 3
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from bench.datasets import load_dataset
+
+    return load_dataset("digits")
