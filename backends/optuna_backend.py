@@ -1,8 +1,9 @@
-"""Optuna: `study.optimize` with a sampler, an optional pruner and SQLite storage in the run folder."""
+"""Optuna: `study.optimize` with a sampler, an optional pruner and journal-file storage in the run folder."""
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import optuna_space
@@ -11,6 +12,17 @@ from backends.translation import NativeForm
 from bench.errors import UsageError
 from search_space.params import Param
 from search_space.space import SearchSpace
+
+
+JOURNAL_FILE = "journal.log"
+
+
+def journal_storage(path: Path) -> Any:
+    """Optuna's journal-file storage: reloadable, optuna-dashboard reads it, and ~10x cheaper per trial than SQLite here."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(path)))
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
@@ -45,7 +57,7 @@ def make_pruner(name: str | None, max_epochs: int) -> Any:
 
 class OptunaBackend(Backend):
     name: ClassVar[str] = "optuna"
-    description: ClassVar[str] = "Optuna study.optimize; trials stored in SQLite (open with optuna-dashboard)"
+    description: ClassVar[str] = "Optuna study.optimize; trials stored in a journal file (open with optuna-dashboard)"
     algorithms: ClassVar[dict[str, str]] = {
         "tpe": "TPESampler (Optuna's default)",
         "random": "RandomSampler",
@@ -72,7 +84,7 @@ class OptunaBackend(Backend):
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(
             study_name=ctx.study_name,
-            storage=f"sqlite:///{ctx.work_dir / 'study.db'}",
+            storage=journal_storage(ctx.work_dir / JOURNAL_FILE),
             sampler=make_sampler(ctx.algorithm, ctx.space, ctx.seed),
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
             direction="maximize",

@@ -37,16 +37,16 @@ def discrete(space: SearchSpace, points: int = 5) -> SearchSpace:
 
 
 def optuna_zero_cost(algorithm: str, n_trials: int, storage_dir: Path, space_name: str = "seed_cnn") -> None:
-    """Optuna's own work for n trials (sampling + SQLite storage, as `bench run` configures it); objective costs nothing."""
+    """Optuna's own work for n trials (sampling + journal storage, as `bench run` configures it); objective costs nothing."""
     import optuna
 
-    from backends.optuna_backend import make_sampler
+    from backends.optuna_backend import journal_storage, make_sampler
     from backends.optuna_space import suggest
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = discrete(resolve_space(space_name)) if algorithm == "grid" else resolve_space(space_name)
     storage_dir.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(storage=f"sqlite:///{storage_dir / f'{algorithm}-{n_trials}-{time.monotonic_ns()}.db'}",
+    study = optuna.create_study(storage=journal_storage(storage_dir / f"{algorithm}-{n_trials}-{time.monotonic_ns()}.log"),
                                 sampler=make_sampler(algorithm, space, 0), direction="maximize")
     study.optimize(lambda trial: float(len(suggest(trial, space))) * 0.0 + trial.number % 7, n_trials=n_trials)
     injected_delay(f"optuna-{algorithm}")
@@ -211,7 +211,7 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
 
 
 def bench_driven_optuna(results_dir: Path, space: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
-    """The same search through `bench run` (in-process): records, SQLite storage, test evaluation and all."""
+    """The same search through `bench run` (in-process): records, journal storage, test evaluation and all."""
     from bench.budget import Budget
     from bench.runner import RunConfig, execute
 

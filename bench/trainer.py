@@ -81,6 +81,7 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
     """Last callback: ends training when the shared epoch or time budget runs out."""
 
     class BudgetStop(_callback_base()):  # type: ignore[misc]
+        async_safe = True  # reads a clock and sets a flag; lets Keras dispatch batch ends without a sync
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             if guard.interrupted:
                 progress.stopped_by = "interrupted"

@@ -16,7 +16,7 @@ any tuner. Brackets are 95% bootstrap intervals of the mean over seeds; with few
 none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
 (Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
 p&lt;0.05. <i>Overhead/trial</i> is wall time outside training and test evaluation: the backend's sampling, storage and
-checkpointing plus tunebench's own bookkeeping. Disk is the size of the backend's own folder (Optuna's SQLite study,
+checkpointing plus tunebench's own bookkeeping. Disk is the size of the backend's own folder (Optuna's journal file,
 KerasTuner's checkpoints).</p>
 """
 

@@ -59,8 +59,9 @@ def test_optuna_study_is_stored_and_reloadable(run_bench):
     import optuna
 
     run = run_bench(backend="optuna", algorithm="random", trials=2, max_epochs=1)
-    storage = f"sqlite:///{Path(run['work_dir']) / 'study.db'}"
-    study = optuna.load_study(study_name=run["run_id"], storage=storage)
+    from backends.optuna_backend import JOURNAL_FILE, journal_storage
+
+    study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
     assert len(study.trials) == 2
     recorded = read_trials(run)
     assert [t.params["dense"] for t in study.trials] == [t["params"]["dense"] for t in recorded]
