@@ -43,7 +43,7 @@ def _latest_baseline(storage: Path, name: str) -> Path:
 
 
 def pytest_command(args: argparse.Namespace, json_out: Path) -> list[str]:
-    storage = BASELINES / machine_key()
+    storage = Path(args.baselines) / machine_key()
     command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                f"--benchmark-storage=file://{storage}", f"--benchmark-json={json_out}", "--benchmark-columns=mean,min,max,rounds",
                "--benchmark-sort=fullname"]
@@ -84,7 +84,7 @@ def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
         for name, value, unit in rows:
             print(f"{name:<{width}}  {value:>12}  {unit}")
     if args.save and proc.returncode == 0:
-        print(f"baseline '{args.save}' saved under {BASELINES / machine_key()}")
+        print(f"baseline '{args.save}' saved under {Path(args.baselines) / machine_key()}")
     regressions = [m.groupdict() for line in output.splitlines() if (m := _REGRESSION.match(line))]
     for r in regressions:
         print(f"error: regressed: {r['name'].removeprefix('test_')}: {r['field']} slower by {float(r['got']):.1f}% "
@@ -101,6 +101,7 @@ def add_parser(sub: Any) -> None:
     speed.add_argument("--save", metavar="NAME", help="keep this run as baseline NAME for this machine (results/baselines/)")
     speed.add_argument("--compare", metavar="NAME", help="compare against baseline NAME of this machine")
     speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a mean is slower by more (default 15%%)")
+    speed.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="where baselines are kept (default results/baselines)")
     speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
     speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")
     speed.set_defaults(handler=cmd_speed)

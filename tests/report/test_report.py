@@ -189,3 +189,17 @@ def test_bootstrap_interval_needs_two_values():
     assert all(np.isnan(bootstrap_interval([0.9])))
     low, high = bootstrap_interval([0.8, 0.9, 1.0])
     assert 0.8 <= low < 0.9 < high <= 1.0
+
+
+def test_compare_cli_runs_the_matrix_and_writes_the_report(tmp_path):
+    out = tmp_path / "cmp"
+    result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", "3", "--jobs", "2", "--trials", "2", "--max-epochs", "1",
+                   "--train-subset", "150", "--space", TINY, "--out", str(out), "--target", "0.2", timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == [f"{b}-s{s}" for b in ("keras-tuner-random", "optuna-tpe") for s in range(3)]
+    summary = pd.read_csv(out / "summary_numbers.csv")
+    assert sorted(summary["label"]) == ["keras-tuner/random", "optuna/tpe"] and set(summary["seeds"]) == {3}
+    for name in ("best_vs_time", "best_vs_epochs", "accuracy_distribution", "disk_usage", "disk_growth", "time_split", "param_importance"):
+        assert (out / "plots" / f"{name}.png").exists() and (out / "plots" / f"{name}.svg").exists()
+    assert (out / "report.html").exists() and "report:" in result.stdout

@@ -1,0 +1,47 @@
+"""The speed suite runs (quick mode, a smoke check) and its baseline gate names what regressed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import bench, error_lines
+
+MEASURE_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<value>[0-9.]+)\s+(?P<unit>\S+)$")
+
+
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory):
+    return tmp_path_factory.mktemp("baselines")
+
+
+@pytest.mark.slow
+def test_quick_speed_suite_prints_every_measure_and_the_harness_ratio_holds(baselines):
+    result = bench("speed", "--quick", "--save", "smoke", "--baselines", str(baselines), timeout=900)
+    measures = {m["name"]: (float(m["value"]), m["unit"]) for line in result.stdout.splitlines() if (m := MEASURE_LINE.match(line))}
+    assert result.returncode == 0, result.stdout + result.stderr
+    for algorithm in ("tpe", "random", "grid", "cmaes", "qmc"):
+        assert measures[f"optuna_overhead_per_trial[{algorithm}-100]"][1] == "ms/trial"
+    for algorithm in ("random", "bayesian", "hyperband", "grid"):
+        assert measures[f"keras_tuner_oracle_overhead_per_trial[{algorithm}-100]"][1] == "ms/trial"
+        assert measures[f"keras_tuner_search_per_trial_with_trivial_model[{algorithm}]"][1] == "ms/trial"
+    assert measures["trial_startup"][1] == "s"
+    assert measures["epoch_throughput[trainer]"][1] == measures["epoch_throughput[plain-fit]"][1] == "samples/s"
+    ratio, unit = measures["harness_adds_at_most_5_percent"]
+    assert unit == "ratio" and ratio <= 1.05
+    assert list(baselines.rglob("*_smoke.json"))
+
+
+def test_baseline_gate_passes_unchanged_and_names_a_slowed_measure(tmp_path):
+    common = ("speed", "--quick", "--select", "trial_startup", "--baselines", str(tmp_path))
+    saved = bench(*common, "--save", "base", timeout=600)
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    unchanged = bench(*common, "--compare", "base", "--fail-above", "50%", timeout=600)
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    slowed = bench(*common, "--compare", "base", "--fail-above", "50%", env={"TUNEBENCH_SPEED_DELAY": "startup:3"}, timeout=600)
+    assert slowed.returncode == 1
+    lines = [line for line in error_lines(slowed.stderr) if "regressed" in line]
+    assert len(lines) == 1 and "regressed: trial_startup: mean slower by" in lines[0] and "limit 50%" in lines[0]
+    missing = bench(*common, "--compare", "nothing-saved")
+    assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
