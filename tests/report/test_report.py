@@ -12,12 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.budget import Budget
 from bench.errors import UsageError
 from bench.report.build import build_report
 from bench.report.load import load_runs
 from bench.report.stats import bootstrap_interval, min_seeds_for_wilcoxon, paired_test
-from bench.runner import RunConfig, execute
 from tests.helpers import bench, error_lines
 
 TINY = str(Path(__file__).resolve().parent.parent / "data" / "tiny_space.yaml")
@@ -25,15 +23,17 @@ SEEDS = 3
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    """Three seeds each of Optuna TPE and KerasTuner random search, really trained on a tiny budget."""
-    runs = tmp_path_factory.mktemp("runs")
-    for backend, algorithm in (("optuna", "tpe"), ("keras-tuner", "random")):
-        for seed in range(SEEDS):
-            config = RunConfig(backend=backend, algorithm=algorithm, seed=seed, space=TINY, train_subset=150,
-                               budget=Budget(trials=3, max_epochs=2), results_dir=str(runs), run_id=f"{backend}-s{seed}")
-            execute(config, argv=["test"], quiet=True)
-    return runs
+def compared(tmp_path_factory) -> tuple[Path, object]:
+    """`bench compare` as a user runs it: Optuna TPE and KerasTuner random search, three seeds, really trained."""
+    out = tmp_path_factory.mktemp("compare")
+    result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", str(SEEDS), "--jobs", "2", "--trials", "3",
+                   "--max-epochs", "2", "--train-subset", "150", "--space", TINY, "--out", str(out), "--target", "0.3", timeout=900)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def recorded(compared) -> Path:
+    return compared[0] / "runs"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_summary_numbers_match_the_recorded_runs(recorded, report):
 
 def test_time_to_target_is_the_first_trial_reaching_it(recorded, report):
     firsts = []
-    for run_dir in sorted(recorded.glob("optuna-*")):
+    for run_dir in sorted(recorded.glob("optuna-tpe-*")):
         trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
         hits = [t["finished_at_seconds"] for t in trials if t["state"] == "complete" and t["val_accuracy"] >= 0.3]
         if hits:
@@ -110,11 +110,11 @@ def test_plots_are_real_pictures_with_labelled_axes(report):
 def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(recorded, report):
     views = report.out_dir / "optuna_views"
     for view in ("optimization_history", "parallel_coordinate", "slice", "param_importances"):
-        assert (views / f"keras-tuner-s0_{view}.png").stat().st_size > 5000
+        assert (views / f"keras-tuner-random-s0_{view}.png").stat().st_size > 5000
     from bench.report.optuna_views import study_from_trials
 
-    run = json.loads((recorded / "keras-tuner-s0" / "run.json").read_text())
-    trials = [json.loads(line) for line in (recorded / "keras-tuner-s0" / "trials.jsonl").read_text().splitlines()]
+    run = json.loads((recorded / "keras-tuner-random-s0" / "run.json").read_text())
+    trials = [json.loads(line) for line in (recorded / "keras-tuner-random-s0" / "trials.jsonl").read_text().splitlines()]
     study = study_from_trials(run["space"], trials, "kt")
     assert len(study.trials) == len(trials)
     assert [t.params["dense"] for t in study.trials] == [t["params"]["dense"] for t in trials]
@@ -142,8 +142,8 @@ def test_report_html_renders_in_headless_chromium(report, tmp_path):
 
 def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
     copy = tmp_path / "runs"
-    shutil.copytree(recorded / "optuna-s0", copy / "optuna-s0")
-    trials = copy / "optuna-s0" / "trials.jsonl"
+    shutil.copytree(recorded / "optuna-tpe-s0", copy / "optuna-tpe-s0")
+    trials = copy / "optuna-tpe-s0" / "trials.jsonl"
     text = trials.read_text()
     trials.write_text(text + text.splitlines()[0][:40])
     runset = load_runs([copy])
@@ -153,8 +153,8 @@ def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
 
 def test_runs_with_different_budgets_are_refused_unless_allowed(recorded, tmp_path):
     copy = tmp_path / "runs"
-    shutil.copytree(recorded / "optuna-s0", copy / "a")
-    shutil.copytree(recorded / "optuna-s1", copy / "b")
+    shutil.copytree(recorded / "optuna-tpe-s0", copy / "a")
+    shutil.copytree(recorded / "optuna-tpe-s1", copy / "b")
     run = json.loads((copy / "b" / "run.json").read_text())
     run["budget"]["max_epochs"] = 5
     (copy / "b" / "run.json").write_text(json.dumps(run))
@@ -191,15 +191,19 @@ def test_bootstrap_interval_needs_two_values():
     assert 0.8 <= low < 0.9 < high <= 1.0
 
 
-def test_compare_cli_runs_the_matrix_and_writes_the_report(tmp_path):
-    out = tmp_path / "cmp"
-    result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", "3", "--jobs", "2", "--trials", "2", "--max-epochs", "1",
-                   "--train-subset", "150", "--space", TINY, "--out", str(out), "--target", "0.2", timeout=900)
+def test_compare_cli_runs_the_matrix_and_writes_the_report(compared):
+    out, result = compared
     assert result.returncode == 0, result.stdout + result.stderr
     runs = sorted(p.name for p in (out / "runs").iterdir())
-    assert runs == [f"{b}-s{s}" for b in ("keras-tuner-random", "optuna-tpe") for s in range(3)]
+    assert runs == [f"{b}-s{s}" for b in ("keras-tuner-random", "optuna-tpe") for s in range(SEEDS)]
     summary = pd.read_csv(out / "summary_numbers.csv")
-    assert sorted(summary["label"]) == ["keras-tuner/random", "optuna/tpe"] and set(summary["seeds"]) == {3}
+    assert sorted(summary["label"]) == ["keras-tuner/random", "optuna/tpe"] and set(summary["seeds"]) == {SEEDS}
     for name in ("best_vs_time", "best_vs_epochs", "accuracy_distribution", "disk_usage", "disk_growth", "time_split", "param_importance"):
         assert (out / "plots" / f"{name}.png").exists() and (out / "plots" / f"{name}.svg").exists()
     assert (out / "report.html").exists() and "report:" in result.stdout
+
+
+def test_report_rebuilt_from_the_runs_alone_matches_the_compare_report(compared, report):
+    out, _ = compared
+    for name in ("summary.md", "summary_numbers.csv", "significance_val.csv", "significance_test.csv"):
+        assert (report.out_dir / name).read_text() == (out / name).read_text(), name
