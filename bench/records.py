@@ -31,6 +31,7 @@ class TrialRecord:
     stopped_by: str | None = None
     error: str | None = None
     train_seconds: float = 0.0
+    fit_seconds: float = 0.0
     eval_seconds: float = 0.0
     overhead_seconds: float = 0.0
     wall_seconds: float = 0.0

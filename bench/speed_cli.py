@@ -62,6 +62,8 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         info = bench.get("extra_info", {})
         value, unit = info.get("value"), info.get("unit", "s")
         shown = f"{value:.3f}" if isinstance(value, float) else str(bench["stats"]["mean"])
+        if "raw_wall_ratio" in info:
+            unit += f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{info['harness_added_seconds']:.2f} s on {info['hand_seconds']:.1f} s)"
         rows.append((bench["name"].removeprefix("test_"), shown, unit))
     return rows
 

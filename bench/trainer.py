@@ -23,7 +23,8 @@ class TrainingProgress:
     val_accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     epoch_numbers: list[int] = field(default_factory=list)
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # sum of epoch durations (our first callback's on_epoch_begin to on_epoch_end)
+    fit_seconds: float = 0.0  # wall time of the model.fit call: adds fit set-up and later callbacks (e.g. checkpoints)
     best_index: int | None = None
     best_weights: list[Any] | None = None
     stopped_by: str | None = None
@@ -118,12 +119,16 @@ def fit(
     chain = [make_epoch_keeper(progress, guard, patience), *callbacks]
     if guard is not None:
         chain.append(make_budget_stop(progress, guard))
-    model.fit(
-        data.x_train, data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
-        callbacks=chain, verbose=0, shuffle=True,
-    )
+    started = time.perf_counter()
+    try:
+        model.fit(
+            data.x_train, data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
+            callbacks=chain, verbose=0, shuffle=True,
+        )
+    finally:
+        progress.fit_seconds += time.perf_counter() - started
     if progress.best_weights is not None:
         model.set_weights(progress.best_weights)
     return progress

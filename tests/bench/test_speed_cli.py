@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import bench, error_lines
 
-MEASURE_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<value>[0-9.]+)\s+(?P<unit>\S+)$")
+MEASURE_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<value>[0-9.]+)\s+(?P<unit>\S+)( \(.*\))?$")
 
 
 @pytest.fixture(scope="module")

