@@ -21,8 +21,8 @@ class RunContext:
     """Everything a backend's native loop needs; the harness does the training and recording."""
 
     space: SearchSpace
-    harness: "Harness"
-    guard: "BudgetGuard"
+    harness: Harness
+    guard: BudgetGuard
     algorithm: str
     pruner: str | None
     seed: int

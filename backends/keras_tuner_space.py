@@ -44,7 +44,7 @@ class KerasTunerForm:
             return raw
         return json.loads(raw)
 
-    def declare(self, hp: "keras_tuner.HyperParameters", name: str) -> Any:
+    def declare(self, hp: keras_tuner.HyperParameters, name: str) -> Any:
         return getattr(hp, self.method)(name, **self.kwargs)
 
     def native(self, name: str) -> Any:
@@ -125,7 +125,7 @@ def to_keras_tuner(param: Param) -> KerasTunerForm:
     raise TranslationError(BACKEND, param.name, f"unsupported parameter type {type(param).__name__}")
 
 
-def declare(hp: "keras_tuner.HyperParameters", space: SearchSpace) -> dict[str, Any]:
+def declare(hp: keras_tuner.HyperParameters, space: SearchSpace) -> dict[str, Any]:
     """Declare every parameter on `hp` under its native conditional scopes; return the active values."""
     forms = {p.name: to_keras_tuner(p) for p in space}
     values: dict[str, Any] = {}

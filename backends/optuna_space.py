@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 BACKEND = "optuna"
 
 
-def to_optuna_distribution(param: Param) -> "optuna.distributions.BaseDistribution":
+def to_optuna_distribution(param: Param) -> optuna.distributions.BaseDistribution:
     """The Optuna distribution whose domain is exactly `param`'s domain, or a TranslationError."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -35,12 +35,12 @@ def to_optuna_distribution(param: Param) -> "optuna.distributions.BaseDistributi
     raise TranslationError(BACKEND, param.name, f"unsupported parameter type {type(param).__name__}")
 
 
-def optuna_distributions(space: SearchSpace) -> dict[str, "optuna.distributions.BaseDistribution"]:
+def optuna_distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:
     """Every parameter's distribution, conditional ones included (they are sampled only when active)."""
     return {p.name: to_optuna_distribution(p) for p in space}
 
 
-def suggest(trial: "optuna.trial.BaseTrial", space: SearchSpace) -> dict[str, Any]:
+def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]:
     """Suggest every active parameter on `trial` (define-by-run) and return a plain dict."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -60,7 +60,7 @@ def suggest(trial: "optuna.trial.BaseTrial", space: SearchSpace) -> dict[str, An
     return values
 
 
-def distribution_size(dist: "optuna.distributions.BaseDistribution") -> int | None:
+def distribution_size(dist: optuna.distributions.BaseDistribution) -> int | None:
     """Distinct values Optuna can produce from `dist` (None when continuous)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 

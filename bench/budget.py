@@ -34,12 +34,13 @@ class Budget:
 class BudgetGuard:
     """Counts trials, epochs and seconds; says when any limit is reached."""
 
-    def __init__(self, budget: Budget, *, trials: int = 0, epochs: int = 0, seconds: float = 0.0) -> None:
+    def __init__(self, budget: Budget, *, trials: int = 0, epochs: int = 0, seconds: float = 0.0, started: float | None = None) -> None:
+        """`started`: the time.monotonic() at which this session's clock began (default: now)."""
         self.budget = budget
         self.trials = trials
         self.epochs = epochs
         self._seconds_before = seconds
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         self.interrupted = False
 
     def interrupt(self) -> None:

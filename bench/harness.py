@@ -21,7 +21,7 @@ class TrialScope:
 
     number: int
     backend_trial_id: str
-    harness: "Harness"
+    harness: Harness
     params: dict[str, Any] = field(default_factory=dict)
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     initial_epoch: int = 0

@@ -26,7 +26,7 @@ class ProgressView:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.quiet:
             return self
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -11,6 +11,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,7 +49,7 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         return cls(**{**data, "budget": Budget(**data["budget"])})
 
 
@@ -126,6 +127,7 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
 
 def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_from: Path | None = None) -> dict[str, Any]:
     """Run (or resume) one tuning run; return the final run record."""
+    started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
     from backends.base import RunContext
     from bench.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
@@ -138,7 +140,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         folder = RunFolder(Path(config.results_dir) / run_id)
         if folder.path.exists():
             raise UsageError(f"{folder.path} already exists; choose another --run-id or use --resume {run_id}")
-        guard = BudgetGuard(config.budget)
+        guard = BudgetGuard(config.budget, started=started)
         previous: dict[str, Any] = {}
         done: list[dict[str, Any]] = []
     else:
@@ -148,7 +150,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         done, _ = folder.read_trials()
         guard = BudgetGuard(
             config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done),
-            seconds=float(previous.get("budget_spent", {}).get("seconds", 0.0)),
+            seconds=float(previous.get("budget_spent", {}).get("seconds", 0.0)), started=started,
         )
 
     from bench.datasets import load_dataset

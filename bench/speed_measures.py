@@ -105,7 +105,6 @@ def keras_tuner_oracle_zero_cost(algorithm: str, n_trials: int, work_dir: Path, 
 def keras_tuner_search_trivial(algorithm: str, n_trials: int, work_dir: Path) -> int:
     """A full KerasTuner `search` with a trivial model (one Dense layer, one epoch on 64 samples): checkpoints included."""
     import keras
-    import keras_tuner as kt
     import numpy as np
 
     rng = np.random.default_rng(0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 from backends.keras_tuner_space import declare, native_form as kt_native_form, to_keras_tuner

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from bench.budget import Budget, BudgetGuard
 from bench.errors import UsageError
-from tests.bench.conftest import FAILING, TINY, TINY_GRID, read_trials
+from tests.bench.conftest import FAILING, read_trials
+from tests.helpers import bench
 
 EPOCH_CASES = [
     ("optuna", "random", "none"),
@@ -48,6 +50,18 @@ def test_time_budget_ends_the_run_shortly_after_it(run_bench):
     assert elapsed < 12 + 6
     trials = read_trials(run)
     assert trials and trials[-1]["stopped_by"] == "time_budget"
+
+
+def test_30_second_time_budget_ends_the_whole_command_within_a_few_seconds(tmp_path):
+    """KerasTuner has no global time limit of its own; the clock also covers imports and data loading."""
+    started = time.monotonic()
+    result = bench("run", "--backend", "keras-tuner", "--time-budget", "30", "--trials", "1000", "--run-id", "t",
+                   "--results-dir", str(tmp_path), "--quiet", timeout=300)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run["stop_reason"] == "time" and 30 <= run["budget_spent"]["seconds"] < 34
+    assert elapsed < 30 + 8, f"the command ran {elapsed:.1f} s"
 
 
 def test_crashing_trials_are_recorded_as_failed_and_the_run_goes_on(run_bench):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -83,7 +82,7 @@ def test_tables_are_written_in_three_formats_and_reproducible(recorded, report, 
     for name in ("summary", "significance_val", "runs"):
         for suffix in (".md", ".csv", ".html"):
             assert (report.out_dir / f"{name}{suffix}").stat().st_size > 0
-    again = build_report([recorded], tmp_path, target=0.3, views=False)
+    build_report([recorded], tmp_path, target=0.3, views=False)
     for name in ("summary.md", "summary_numbers.csv", "significance_val.csv"):
         assert (tmp_path / name).read_text() == (report.out_dir / name).read_text()
 
