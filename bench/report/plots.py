@@ -82,6 +82,7 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
     disk["bytes"] = disk["bytes"].clip(lower=1)
     sns.barplot(data=disk, x="label", y="bytes", hue="when", ax=ax, errorbar=None)
     ax.set_yscale("log")
+    ax.set_ylim(bottom=max(1.0, float(disk["bytes"].min()) / 10))  # bars must not start at an arbitrary floor
     ax.set(xlabel="backend/algorithm", ylabel="bytes in the backend's folder (log scale)", title="Disk usage per backend")
     files["disk_usage"] = save(fig, out_dir, "disk_usage")
 
