@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.budget import BudgetGuard
-from bench.records import TrialRecord
+from bench.records import TrialRecord, count_states
 
 
 def human_bytes(n: float) -> str:
@@ -70,7 +70,7 @@ def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = Console()
-    states = {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "failed")}
+    states = count_states(trials)
     spent, given = run["budget_spent"], run["budget"]
     table = Table(title=f"run {run['run_id']} ({run['status']})", show_header=False)
     table.add_row("backend", f"{run['backend']} / {run['algorithm']}" + (f" + {run['pruner']} pruner" if run.get("pruner") not in (None, "none") else ""))

@@ -46,6 +46,17 @@ class TrialRecord:
         return json.dumps(asdict(self), allow_nan=True)
 
 
+def count_states(trials: list[dict[str, Any]]) -> dict[str, int]:
+    """Trials by state, every state present (recorded trial dicts as read from trials.jsonl)."""
+    return {state: sum(1 for t in trials if t["state"] == state) for state in TRIAL_STATES}
+
+
+def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The complete trial with the highest validation accuracy; the earliest one wins a tie."""
+    complete = [t for t in trials if t["state"] == "complete" and t.get("val_accuracy") is not None]
+    return max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
+
+
 def folder_bytes(path: Path) -> int:
     """Total size of the files under `path` (0 when it does not exist)."""
     if path.is_file():

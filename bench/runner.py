@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.budget import Budget, BudgetGuard
 from bench.errors import UsageError
-from bench.records import RunFolder, folder_bytes
+from bench.records import RunFolder, best_trial, count_states, folder_bytes
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -238,8 +238,7 @@ def graceful_interrupt(guard: BudgetGuard, *, quiet: bool) -> Iterator[None]:
 
 
 def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, peak: int, work_dir: Path, status: str, error: str | None) -> dict[str, Any]:
-    complete = [t for t in trials if t["state"] == "complete" and t["val_accuracy"] is not None]
-    best = max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
+    best = best_trial(trials)
     final = folder_bytes(work_dir)
     return {
         "status": status,
@@ -247,7 +246,7 @@ def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, peak: int, w
         "ended_at": _now(),
         "budget_spent": guard.spent(),
         "stop_reason": guard.exhausted() if status == "complete" else status,
-        "trials_by_state": {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "failed")},
+        "trials_by_state": count_states(trials),
         "best_trial": None if best is None else {k: best[k] for k in ("number", "params", "val_accuracy", "test_accuracy", "best_epoch")},
         "disk_bytes_final": final,
         "disk_bytes_peak": max(peak, final),

@@ -58,6 +58,26 @@ def _kt_tuner_class(algorithm: str) -> Any:
     return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband, "grid": kt.GridSearch}[algorithm]
 
 
+class _Enough(Exception):
+    """Ends a KerasTuner search from `pre_create_trial`, its hook before each new trial."""
+
+
+def _search_until(tuner: Any, enough: Any, *args: Any, **kwargs: Any) -> None:
+    """`tuner.search(*args, **kwargs)` until `enough()` holds before a new trial would be created."""
+    original = tuner.pre_create_trial
+
+    def pre_create_trial() -> None:
+        if enough():
+            raise _Enough
+        original()
+
+    tuner.pre_create_trial = pre_create_trial
+    try:
+        tuner.search(*args, **kwargs)
+    except _Enough:
+        pass
+
+
 def keras_tuner_oracle_zero_cost(algorithm: str, n_trials: int, work_dir: Path, space_name: str = "seed_cnn") -> int:
     """KerasTuner's own search loop (oracle, trial files) for n trials whose 'training' costs nothing. Returns trials run."""
     import keras_tuner as kt
@@ -84,20 +104,7 @@ def keras_tuner_oracle_zero_cost(algorithm: str, n_trials: int, work_dir: Path, 
         options.update(max_epochs=27, factor=3, hyperband_iterations=max(1, n_trials // 30 + 1))
     else:
         options.update(max_trials=n_trials)
-    tuner = ZeroCost(**options)
-
-    class Enough(Exception):
-        pass
-
-    def stop_after_n() -> None:
-        if count[0] >= n_trials:
-            raise Enough
-
-    tuner.pre_create_trial = stop_after_n  # type: ignore[method-assign]
-    try:
-        tuner.search(verbose=0)
-    except Enough:
-        pass
+    _search_until(ZeroCost(**options), lambda: count[0] >= n_trials, verbose=0)
     injected_delay(f"keras-tuner-{algorithm}")
     return count[0]
 
@@ -124,23 +131,7 @@ def keras_tuner_search_trivial(algorithm: str, n_trials: int, work_dir: Path) ->
     else:
         options.update(max_trials=n_trials)
     tuner = _kt_tuner_class(algorithm)(**options)
-    done = [0]
-    original = tuner.pre_create_trial
-
-    class Enough(Exception):
-        pass
-
-    def stop_after_n() -> None:
-        if done[0] >= n_trials:
-            raise Enough
-        done[0] += 1
-        original()
-
-    tuner.pre_create_trial = stop_after_n  # type: ignore[method-assign]
-    try:
-        tuner.search(x, y, epochs=1, validation_data=(x, y), verbose=0, batch_size=64)
-    except Enough:
-        pass
+    _search_until(tuner, lambda: len(tuner.oracle.trials) >= n_trials, x, y, epochs=1, validation_data=(x, y), verbose=0, batch_size=64)
     injected_delay(f"keras-tuner-search-{algorithm}")
     return len(tuner.oracle.trials)
 

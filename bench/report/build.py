@@ -54,11 +54,11 @@ def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float 
     per_run: dict[str, dict] = {}
     studies_by_label: dict[str, object] = {}
     for run in runset.raw_runs:
-        records = _records(runset, run["run_id"])
+        records = runset.trials_by_run[run["run_id"]]
         if views:
             per_run[run["run_id"]] = write_views(study_from_trials(run["space"], records, run["run_id"]), out / "optuna_views", run["run_id"])
         if run["label"] not in studies_by_label:  # one study per label, all its seeds pooled, for importances
-            pooled = [r for other in runset.raw_runs if other["label"] == run["label"] for r in _records(runset, other["run_id"])]
+            pooled = [t for other in runset.raw_runs if other["label"] == run["label"] for t in runset.trials_by_run[other["run_id"]]]
             studies_by_label[run["label"]] = study_from_trials(run["space"], pooled, run["label"])
     plots = plot_all(runset, out / "plots", importance_frame(studies_by_label))
     report.files.update(plots)
@@ -66,10 +66,3 @@ def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float 
                              plots=plots, views=per_run, notes=runset.notes)
     return report
 
-
-def _records(runset: RunSet, run_id: str) -> list[dict]:
-    if runset.trials.empty:
-        return []
-    trials = runset.trials[runset.trials["run_id"] == run_id]
-    return [{"params": r.params, "state": r.state, "val_accuracy": r.any_val_accuracy, "val_accuracy_per_epoch": r.val_accuracy_per_epoch,
-             "test_accuracy": r.test_accuracy, "number": r.number} for r in trials.itertuples()]

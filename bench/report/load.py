@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.records import RunFolder
+from bench.records import RunFolder, best_trial, count_states
 
 # Fields that must agree for runs to be ranked together, and where they live in run.json.
 COMPARABLE_FIELDS = {
@@ -28,6 +28,7 @@ class RunSet:
     runs: pd.DataFrame  # one row per run
     trials: pd.DataFrame  # one row per trial, with run columns joined in
     raw_runs: list[dict[str, Any]]
+    trials_by_run: dict[str, list[dict[str, Any]]]  # the recorded trial dicts, as read
     notes: list[str] = field(default_factory=list)
 
 
@@ -62,6 +63,7 @@ def _best_so_far(values: pd.Series) -> pd.Series:
 def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
     notes: list[str] = []
     raw_runs, run_rows, trial_rows = [], [], []
+    trials_by_run: dict[str, list[dict[str, Any]]] = {}
     for run_dir in find_run_dirs(paths):
         folder = RunFolder(run_dir)
         run = folder.read_run()
@@ -72,9 +74,9 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         run["label"] = label_of(run)
         raw_runs.append(run)
         spent, budget = run["budget_spent"], run["budget"]
-        states = {s: sum(1 for t in trials if t["state"] == s) for s in ("complete", "pruned", "failed")}
-        complete = [t for t in trials if t["state"] == "complete" and t.get("val_accuracy") is not None]
-        best = max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
+        trials_by_run[run["run_id"]] = trials
+        states = count_states(trials)
+        best = best_trial(trials)
         run_rows.append({
             "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "algorithm": run["algorithm"],
             "pruner": run.get("pruner"), "seed": run["seed"], "status": run.get("status"),
@@ -108,7 +110,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
         trials_df["best_so_far"] = trials_df.groupby("run_id")["val_accuracy"].transform(_best_so_far)
     _check_comparable(raw_runs, allow_mixed, notes)
-    return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, notes=notes)
+    return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, trials_by_run=trials_by_run, notes=notes)
 
 
 def _check_comparable(runs: list[dict[str, Any]], allow_mixed: bool, notes: list[str]) -> None:

@@ -25,37 +25,35 @@ def test_check_accepts_shipped_spaces(name):
     assert "ok" in result.stdout
 
 
+def check_refuses(path, text: str) -> tuple[list[str], str]:
+    """Write `text` to `path`, run `space check` on it, expect exit 2; return its error lines and raw stderr."""
+    path.write_text(text)
+    result = bench("space", "check", str(path))
+    assert result.returncode == 2
+    return error_lines(result.stderr), result.stderr
+
+
 def test_check_prints_one_line_per_problem_and_exits_2(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text(
+    lines, stderr = check_refuses(
+        tmp_path / "bad.yaml",
         "parameters:\n"
         "- {name: a, type: int, low: 5, high: 1}\n"
         "- {name: b, type: categorical, choices: [1, 1]}\n"
-        "- {name: c, type: float, low: 0.0, high: 1.0, when: {parent: nope, in: [1]}}\n"
+        "- {name: c, type: float, low: 0.0, high: 1.0, when: {parent: nope, in: [1]}}\n",
     )
-    result = bench("space", "check", str(path))
-    assert result.returncode == 2
-    lines = error_lines(result.stderr)
     assert len(lines) == 2, lines  # per-parameter problems are reported before space-level ones
-    assert "parameter 'a': `low <= high` must hold" in lines[0] and "Traceback" not in result.stderr
+    assert "parameter 'a': `low <= high` must hold" in lines[0] and "Traceback" not in stderr
     assert "parameter 'b': duplicate choice 1" in lines[1]
 
 
 def test_check_reports_backend_refusals(tmp_path):
     path = tmp_path / "log_step.json"
-    path.write_text('{"parameters": [{"name": "units", "type": "int", "low": 2, "high": 32, "step": 2, "log": true}]}')
-    result = bench("space", "check", str(path))
-    assert result.returncode == 2
-    lines = error_lines(result.stderr)
+    lines, _ = check_refuses(path, '{"parameters": [{"name": "units", "type": "int", "low": 2, "high": 32, "step": 2, "log": true}]}')
     assert len(lines) == 2
     assert any(line.startswith(f"error: {path}: optuna: cannot express parameter 'units'") for line in lines)
     assert any("keras-tuner: cannot express parameter 'units'" in line for line in lines)
 
 
 def test_invalid_yaml_is_one_line(tmp_path):
-    path = tmp_path / "broken.yaml"
-    path.write_text("parameters: [ {name: a\n")
-    result = bench("space", "check", str(path))
-    assert result.returncode == 2
-    lines = error_lines(result.stderr)
+    lines, _ = check_refuses(tmp_path / "broken.yaml", "parameters: [ {name: a\n")
     assert len(lines) == 1 and "not valid YAML" in lines[0]
