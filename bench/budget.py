@@ -47,9 +47,6 @@ class BudgetGuard:
         """The user asked to stop (Ctrl-C): no new trial starts, the running one stops at the next batch."""
         self.interrupted = True
 
-    def restart_clock(self) -> None:
-        self._started = time.monotonic()
-
     @property
     def seconds(self) -> float:
         return self._seconds_before + time.monotonic() - self._started

@@ -7,11 +7,11 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("tensorflow", "keras", "optuna", "optuna-integration", "keras-tuner", "jax", "torch", "numpy", "scikit-learn")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def library_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+def library_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of `packages` (those not installed are left out)."""
     versions = {}
     for name in packages:
         try:

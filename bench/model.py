@@ -9,7 +9,6 @@ DEFAULTS: dict[str, Any] = {
     "n_conv_blocks": 2, "conv1_filters": 32, "conv1_kernel": 3, "conv2_filters": 64, "conv2_kernel": 3,
     "conv3_filters": 64, "conv3_kernel": 3, "dropout": 0.25, "dense": 128, "learning_rate": 1e-3, "batch_size": 64,
 }
-TUNABLE = tuple(DEFAULTS)
 
 
 def resolved(params: Mapping[str, Any]) -> dict[str, Any]:
