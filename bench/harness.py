@@ -134,6 +134,7 @@ class Harness:
             error=error,
             train_seconds=round(prog.train_seconds, 4),
             fit_seconds=round(prog.fit_seconds, 4),
+            callback_seconds=round(prog.callback_seconds, 4),
             eval_seconds=round(scope.eval_seconds, 4),
             overhead_seconds=round(max(0.0, wall - prog.train_seconds - scope.eval_seconds), 4),
             wall_seconds=round(wall, 4),

@@ -32,6 +32,7 @@ class TrialRecord:
     error: str | None = None
     train_seconds: float = 0.0
     fit_seconds: float = 0.0
+    callback_seconds: float = 0.0  # inside fit, in tunebench's own callbacks (part of the harness's cost)
     eval_seconds: float = 0.0
     overhead_seconds: float = 0.0
     wall_seconds: float = 0.0

@@ -52,7 +52,7 @@ def pytest_command(args: argparse.Namespace, json_out: Path) -> list[str]:
     if args.save:
         command.append(f"--benchmark-save={args.save}")
     if args.compare:
-        command += [f"--benchmark-compare={_latest_baseline(storage, args.compare)}", f"--benchmark-compare-fail=mean:{args.fail_above}%"]
+        command += [f"--benchmark-compare={_latest_baseline(storage, args.compare)}", f"--benchmark-compare-fail={args.statistic}:{args.fail_above}%"]
     return command
 
 
@@ -102,7 +102,9 @@ def add_parser(sub: Any) -> None:
     speed.add_argument("--quick", action="store_true", help="fewer trials and rounds (a smoke check, minutes on a CPU)")
     speed.add_argument("--save", metavar="NAME", help="keep this run as baseline NAME for this machine (results/baselines/)")
     speed.add_argument("--compare", metavar="NAME", help="compare against baseline NAME of this machine")
-    speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a mean is slower by more (default 15%%)")
+    speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a measure is slower by more (default 15%%)")
+    speed.add_argument("--statistic", choices=("min", "median", "mean"), default="min",
+                       help="which timing --fail-above compares: min (default; the round least disturbed by other load), median or mean")
     speed.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="where baselines are kept (default results/baselines)")
     speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
     speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")

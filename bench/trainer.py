@@ -25,6 +25,7 @@ class TrainingProgress:
     epoch_numbers: list[int] = field(default_factory=list)
     train_seconds: float = 0.0  # sum of epoch durations (our first callback's on_epoch_begin to on_epoch_end)
     fit_seconds: float = 0.0  # wall time of the model.fit call: adds fit set-up and later callbacks (e.g. checkpoints)
+    callback_seconds: float = 0.0  # time spent inside our own callbacks (best-weights copy, budget checks): harness cost in fit
     best_index: int | None = None
     best_weights: list[Any] | None = None
     stopped_by: str | None = None
@@ -57,8 +58,14 @@ def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, pat
             self._t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            progress.train_seconds += time.perf_counter() - self._t0
-            logs = logs or {}
+            entered = time.perf_counter()
+            progress.train_seconds += entered - self._t0
+            try:
+                self._keep(epoch, logs or {})
+            finally:
+                progress.callback_seconds += time.perf_counter() - entered
+
+        def _keep(self, epoch: int, logs: dict) -> None:
             loss = float(logs.get("loss", math.nan))
             if guard is not None:
                 guard.count_epoch()
@@ -83,7 +90,13 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
 
     class BudgetStop(_callback_base()):  # type: ignore[misc]
         async_safe = True  # reads a clock and sets a flag; lets Keras dispatch batch ends without a sync
+
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            entered = time.perf_counter()
+            self._check_batch()
+            progress.callback_seconds += time.perf_counter() - entered
+
+        def _check_batch(self) -> None:
             if guard.interrupted:
                 progress.stopped_by = "interrupted"
                 self.model.stop_training = True
@@ -92,6 +105,11 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            entered = time.perf_counter()
+            self._check_epoch()
+            progress.callback_seconds += time.perf_counter() - entered
+
+        def _check_epoch(self) -> None:
             reason = guard.exhausted()
             if reason == "interrupted":
                 progress.stopped_by = "interrupted"

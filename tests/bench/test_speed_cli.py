@@ -29,7 +29,7 @@ def test_quick_speed_suite_prints_every_measure_and_the_harness_ratio_holds(base
     assert measures["trial_startup"][1] == "s"
     assert measures["epoch_throughput[trainer]"][1] == measures["epoch_throughput[plain-fit]"][1] == "samples/s"
     ratio, unit = measures["harness_adds_at_most_5_percent"]
-    assert unit == "ratio" and ratio > 0  # the 5% limit itself is an open item (xfail in tests/speed), see issue 5
+    assert unit == "ratio" and 0 < ratio <= 1.05
     assert list(baselines.rglob("*_smoke.json"))
 
 
@@ -37,11 +37,13 @@ def test_baseline_gate_passes_unchanged_and_names_a_slowed_measure(tmp_path):
     common = ("speed", "--quick", "--select", "trial_startup", "--baselines", str(tmp_path))
     saved = bench(*common, "--save", "base", timeout=600)
     assert saved.returncode == 0, saved.stdout + saved.stderr
-    unchanged = bench(*common, "--compare", "base", "--fail-above", "50%", timeout=600)
+    # Separate processes on a shared 2-core CI machine: an unchanged start-up has measured up to 64% slower (mean) than
+    # its baseline, so the gate here is wide and the injected delay (5 s on ~1.3 s) lies far beyond it.
+    unchanged = bench(*common, "--compare", "base", "--fail-above", "150%", timeout=600)
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
-    slowed = bench(*common, "--compare", "base", "--fail-above", "50%", env={"TUNEBENCH_SPEED_DELAY": "startup:3"}, timeout=600)
+    slowed = bench(*common, "--compare", "base", "--fail-above", "150%", env={"TUNEBENCH_SPEED_DELAY": "startup:5"}, timeout=600)
     assert slowed.returncode == 1
     lines = [line for line in error_lines(slowed.stderr) if "regressed" in line]
-    assert len(lines) == 1 and "regressed: trial_startup: mean slower by" in lines[0] and "limit 50%" in lines[0]
+    assert len(lines) == 1 and "regressed: trial_startup: min slower by" in lines[0] and "limit 150%" in lines[0]
     missing = bench(*common, "--compare", "nothing-saved")
     assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
