@@ -5,56 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from bench.errors import UsageError
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (exit 2) instead of the usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected positive seconds, got '{text}'")
-    return value
-
-
-def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by `run` and `compare`: the task and the one budget."""
-    task = parser.add_argument_group("task")
-    task.add_argument("--dataset", default="digits", help="digits (default, offline), mnist, fashion_mnist, idx")
-    task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
-    task.add_argument("--train-subset", type=_positive_int, metavar="N", help="use N stratified training images")
-    task.add_argument("--space", default="small_cnn", help="shipped space name or a YAML/JSON file (default small_cnn)")
-    task.add_argument("--patience", type=_positive_int, help="early stopping: epochs without improvement (both backends)")
-    budget = parser.add_argument_group("budget (the same for every backend)")
-    budget.add_argument("--trials", type=_positive_int, default=10, help="trials (default 10)")
-    budget.add_argument("--max-epochs", type=_positive_int, default=10, help="epochs per trial (default 10)")
-    budget.add_argument("--epoch-budget", type=_positive_int, help="total epochs across trials")
-    budget.add_argument("--time-budget", type=_seconds, metavar="SECONDS", help="wall-clock seconds for the run")
-    budget.add_argument("--seed", type=int, default=0)
-    budget.add_argument("--device", default="cpu", help="cpu (default) or gpu:N")
-    budget.add_argument("--keras-backend", default="tensorflow", choices=["tensorflow", "jax", "torch"])
-    parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")
-    parser.add_argument("--quiet", action="store_true", help="no live progress")
+from bench.flags import OneLineParser, add_task_and_budget_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bench import compare_cli, speed_cli
 
-    compare_cli.add_parsers(sub, add_task_and_budget_flags)
+    compare_cli.add_parsers(sub)
     speed_cli.add_parser(sub)
     return parser
 

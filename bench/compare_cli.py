@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from bench.errors import UsageError
+from bench.flags import add_task_and_budget_flags, forwarded_argv
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Cell:
         return f"{self.backend}-{self.algorithm}{pruner}-s{self.seed}"
 
 
-def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int) -> list[Cell]:
+def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int, first_seed: int = 0) -> list[Cell]:
     """The matrix. An algorithm is 'NAME', 'BACKEND:NAME' or 'optuna:NAME+PRUNER'; a bare NAME applies to every backend that has it."""
     from backends.registry import get_backend
 
@@ -55,20 +55,14 @@ def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int) ->
     for name in chosen:
         if not any(c[0] == name for c in combos):
             raise UsageError(f"--algorithms names nothing for backend '{name}'; add e.g. {name}:{chosen[name].default_algorithm}")
-    return [Cell(b, a, p, seed) for b, a, p in dict.fromkeys(combos) for seed in range(seeds)]
+    return [Cell(b, a, p, seed) for b, a, p in dict.fromkeys(combos) for seed in range(first_seed, first_seed + seeds)]
 
 
 def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]:
     argv = [sys.executable, "-m", "bench", "run", "--backend", cell.backend, "--algorithm", cell.algorithm, "--seed", str(cell.seed),
-            "--run-id", cell.run_id, "--results-dir", str(runs_dir), "--quiet",
-            "--dataset", args.dataset, "--space", args.space, "--trials", str(args.trials), "--max-epochs", str(args.max_epochs),
-            "--device", args.device, "--keras-backend", args.keras_backend]
+            "--run-id", cell.run_id, "--results-dir", str(runs_dir), "--quiet", *forwarded_argv(args, args.forwarded_flags)]
     if cell.pruner:
         argv += ["--pruner", cell.pruner]
-    for flag, value in (("--data-dir", args.data_dir), ("--train-subset", args.train_subset), ("--patience", args.patience),
-                        ("--epoch-budget", args.epoch_budget), ("--time-budget", args.time_budget)):
-        if value is not None:
-            argv += [flag, str(value)]
     return argv
 
 
@@ -78,7 +72,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
-    cells = plan_cells(args.backends, args.algorithms, args.seeds)
+    cells = plan_cells(args.backends, args.algorithms, args.seeds, args.seed)
     budget = Budget(trials=args.trials, max_epochs=args.max_epochs, epoch_budget=args.epoch_budget, time_budget=args.time_budget)
     for cell in {(c.backend, c.algorithm, c.pruner) for c in cells}:  # refuse bad specs before spending anything
         prepare(RunConfig(backend=cell[0], algorithm=cell[1], pruner=cell[2], space=args.space, budget=budget))
@@ -145,17 +139,16 @@ def _target(text: str) -> float:
     return value
 
 
-def add_parsers(sub: Any, add_task_and_budget_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: Any) -> None:
     compare = sub.add_parser("compare", help="run backends x algorithms x seeds under one budget, then report")
     compare.add_argument("--backends", nargs="+", default=["optuna", "keras-tuner"], help="backends to compare (default: optuna keras-tuner)")
     compare.add_argument("--algorithms", nargs="+", help="NAME, BACKEND:NAME or optuna:NAME+PRUNER (default: each backend's default)")
-    compare.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per backend/algorithm (default 3)")
+    compare.add_argument("--seeds", type=int, default=3, help="N seeds per backend/algorithm: --seed .. --seed+N-1 (default 3, from 0)")
     compare.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; more distorts timings on few cores)")
     compare.add_argument("--out", help="folder for runs and report (default results/compare-TIME)")
     compare.add_argument("--target", type=_target, help="accuracy whose time-to-reach is tabulated")
     compare.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")
-    add_task_and_budget_flags(compare)
-    compare.set_defaults(handler=cmd_compare)
+    compare.set_defaults(handler=cmd_compare, forwarded_flags=add_task_and_budget_flags(compare))
 
     report = sub.add_parser("report", help="rebuild tables, plots and report.html from recorded runs")
     report.add_argument("runs", nargs="+", help="run folders, or folders holding run folders")

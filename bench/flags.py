@@ -1,0 +1,69 @@
+"""The flags `run` and `compare` share (task and budget), and how `compare` passes them on to each `bench run`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from typing import NoReturn
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected positive seconds, got '{text}'")
+    return value
+
+
+def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Add the task and budget flags; return those that `compare` forwards unchanged to every run (all but --seed)."""
+    task = parser.add_argument_group("task")
+    forwarded = [
+        task.add_argument("--dataset", default="digits", help="digits (default, offline), mnist, fashion_mnist, idx"),
+        task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)"),
+        task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N stratified training images"),
+        task.add_argument("--space", default="small_cnn", help="shipped space name or a YAML/JSON file (default small_cnn)"),
+        task.add_argument("--patience", type=positive_int, help="early stopping: epochs without improvement (both backends)"),
+    ]
+    budget = parser.add_argument_group("budget (the same for every backend)")
+    forwarded += [
+        budget.add_argument("--trials", type=positive_int, default=10, help="trials (default 10)"),
+        budget.add_argument("--max-epochs", type=positive_int, default=10, help="epochs per trial (default 10)"),
+        budget.add_argument("--epoch-budget", type=positive_int, help="total epochs across trials"),
+        budget.add_argument("--time-budget", type=seconds, metavar="SECONDS", help="wall-clock seconds for the run"),
+        budget.add_argument("--device", default="cpu", help="cpu (default) or gpu:N"),
+        budget.add_argument("--keras-backend", default="tensorflow", choices=["tensorflow", "jax", "torch"]),
+    ]
+    budget.add_argument("--seed", type=int, default=0, help="tuner seed (compare: the first of --seeds consecutive seeds)")
+    parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")
+    parser.add_argument("--quiet", action="store_true", help="no live progress")
+    return forwarded
+
+
+def forwarded_argv(args: argparse.Namespace, actions: Iterable[argparse.Action]) -> list[str]:
+    """The command-line form of the given flags' values in `args` (flags left unset are left out)."""
+    argv: list[str] = []
+    for action in actions:
+        value = getattr(args, action.dest)
+        if value is not None:
+            argv += [action.option_strings[0], str(value)]
+    return argv
