@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from backends.conformance import read_trials  # noqa: F401 - shared with the tests here
 from bench.budget import Budget
 from bench.runner import RunConfig, execute
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TINY = str(DATA / "tiny_space.yaml")
-TINY_GRID = str(DATA / "tiny_grid_space.yaml")
-FAILING = str(DATA / "failing_space.yaml")
-
-
-def read_trials(run: dict[str, Any]) -> list[dict[str, Any]]:
-    path = Path(run["folder"]) / "trials.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture

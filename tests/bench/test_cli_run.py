@@ -14,6 +14,7 @@ import pytest
 
 from bench.datasets import DEBIAN_FASHION_MNIST
 from tests.helpers import ROOT, bench, error_lines
+from tests.plugin.install import install_plugin
 
 TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
 
@@ -92,12 +93,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, b
 
 
 def test_third_party_backend_plugs_in_through_an_entry_point(tmp_path):
-    site = tmp_path / "site"
-    dist = site / "tunebench_first_values-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tunebench-first-values\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[tunebench.backends]\nfirst-values = tiny_backend:FirstValuesBackend\n")
-    (site / "tiny_backend.py").write_text((ROOT / "tests" / "plugin" / "tiny_backend.py").read_text())
+    site = install_plugin(tmp_path / "site")
     env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}
 
     listed = bench("list", env=env)

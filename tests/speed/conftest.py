@@ -12,6 +12,11 @@ SEARCH_TRIALS = 4 if QUICK else 50
 ROUNDS = 1 if QUICK else 3
 
 
+def rounds_for(n_trials: int) -> int:
+    """One round at 500 trials: KerasTuner's Bayesian oracle alone takes many minutes there on a CPU."""
+    return 1 if n_trials >= 500 else ROUNDS
+
+
 @pytest.fixture(scope="session")
 def digits():
     from bench.datasets import load_dataset

@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from bench import speed_measures as m
-from tests.speed.conftest import ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS
+from tests.speed.conftest import ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
 
 OPTUNA_ALGORITHMS = ["tpe", "random", "grid", "cmaes", "qmc"]
 KERAS_TUNER_ALGORITHMS = ["random", "bayesian", "hyperband", "grid"]
@@ -22,7 +22,7 @@ def _per_trial(benchmark, n_trials: int) -> None:
 @pytest.mark.parametrize("n_trials", TRIAL_COUNTS)
 @pytest.mark.parametrize("algorithm", OPTUNA_ALGORITHMS)
 def test_optuna_overhead_per_trial(benchmark, tmp_path, algorithm, n_trials):
-    benchmark.pedantic(m.optuna_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(m.optuna_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=rounds_for(n_trials), iterations=1)
     _per_trial(benchmark, n_trials)
 
 
@@ -30,7 +30,8 @@ def test_optuna_overhead_per_trial(benchmark, tmp_path, algorithm, n_trials):
 @pytest.mark.parametrize("n_trials", TRIAL_COUNTS)
 @pytest.mark.parametrize("algorithm", KERAS_TUNER_ALGORITHMS)
 def test_keras_tuner_oracle_overhead_per_trial(benchmark, tmp_path, algorithm, n_trials):
-    done = benchmark.pedantic(m.keras_tuner_oracle_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=ROUNDS, iterations=1)
+    done = benchmark.pedantic(m.keras_tuner_oracle_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=rounds_for(n_trials),
+                              iterations=1)
     assert done == n_trials
     _per_trial(benchmark, n_trials)
 

@@ -1,0 +1,19 @@
+"""The built-in backends run the whole backend contract (`backends/conformance.py`), every algorithm included."""
+
+from __future__ import annotations
+
+from backends.conformance import BackendConformance
+
+
+class TestOptuna(BackendConformance):
+    backend = "optuna"
+    algorithms = ("tpe", "random", "grid", "cmaes", "qmc")
+    budget_cases = (("random", "none"), ("tpe", "hyperband"), ("random", "median"))
+    failure_algorithm = "grid"  # draws each of the four failing combinations once
+
+
+class TestKerasTuner(BackendConformance):
+    backend = "keras-tuner"
+    algorithms = ("random", "bayesian", "grid")  # hyperband's trials run unequal epochs: see budget_cases
+    budget_cases = (("hyperband", None), ("random", None))
+    failure_algorithm = "grid"
