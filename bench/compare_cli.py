@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.flags import add_task_and_budget_flags, forwarded_argv
+from bench.flags import add_task_and_budget_flags, forwarded_argv, positive_int
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     from bench.budget import Budget
-    from bench.runner import RunConfig, prepare
+    from bench.runner import CONCURRENT_RUNS_VARIABLE, RunConfig, prepare
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
@@ -79,7 +79,8 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out) if args.out else Path(args.results_dir) / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]),
+           CONCURRENT_RUNS_VARIABLE: str(min(args.jobs, len(cells)))}
 
     def run_cell(cell: Cell) -> tuple[Cell, int, str]:
         if (runs_dir / cell.run_id / "run.json").exists():
@@ -144,7 +145,7 @@ def add_parsers(sub: Any) -> None:
     compare.add_argument("--backends", nargs="+", default=["optuna", "keras-tuner"], help="backends to compare (default: optuna keras-tuner)")
     compare.add_argument("--algorithms", nargs="+", help="NAME, BACKEND:NAME or optuna:NAME+PRUNER (default: each backend's default)")
     compare.add_argument("--seeds", type=int, default=3, help="N seeds per backend/algorithm: --seed .. --seed+N-1 (default 3, from 0)")
-    compare.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; more distorts timings on few cores)")
+    compare.add_argument("--jobs", type=positive_int, default=1, help="runs at once (default 1; more distorts timings on few cores)")
     compare.add_argument("--out", help="folder for runs and report (default results/compare-TIME)")
     compare.add_argument("--target", type=_target, help="accuracy whose time-to-reach is tabulated")
     compare.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")

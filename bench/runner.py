@@ -53,6 +53,15 @@ class RunConfig:
         return cls(**{**data, "budget": Budget(**data["budget"])})
 
 
+CONCURRENT_RUNS_VARIABLE = "TUNEBENCH_CONCURRENT_RUNS"  # set by `compare --jobs K` for each run it starts
+
+
+def concurrent_runs() -> int:
+    """How many runs share this machine with this one (recorded so reports can tell timings apart)."""
+    text = os.environ.get(CONCURRENT_RUNS_VARIABLE, "1")
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
 def configure_runtime(keras_backend: str, device: str) -> None:
     """Set the Keras backend and visible devices; must happen before Keras is imported."""
     if keras_backend not in KERAS_BACKENDS:
@@ -187,6 +196,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         "keras_backend": config.keras_backend,
         "device": config.device,
         "machine": {**machine_facts(), "accelerators": accelerators},
+        "concurrent_runs": concurrent_runs(),
         "git_commit": git_commit(),
         "started_at": previous.get("started_at", _now()),
         "ended_at": None,

@@ -20,6 +20,8 @@ COMPARABLE_FIELDS = {
     "budget": lambda r: r.get("budget"),
     "keras_backend": lambda r: r.get("keras_backend"),
     "device": lambda r: r.get("device"),
+    "machine": lambda r: [r.get("machine", {}).get("cpu"), r.get("machine", {}).get("accelerators")],
+    "concurrent_runs": lambda r: r.get("concurrent_runs", 1),  # compare --jobs: runs sharing the machine's cores
 }
 
 
@@ -110,6 +112,10 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
         trials_df["best_so_far"] = trials_df.groupby("run_id")["val_accuracy"].transform(_best_so_far)
     _check_comparable(raw_runs, allow_mixed, notes)
+    shared = max((r.get("concurrent_runs", 1) for r in raw_runs), default=1)
+    if shared > 1:
+        notes.append(f"runs were made up to {shared} at a time (compare --jobs {shared}): they shared the machine's cores, "
+                     "so wall times, overheads and time budgets are not those of a machine to themselves")
     return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, trials_by_run=trials_by_run, notes=notes)
 
 

@@ -150,14 +150,19 @@ def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
     assert any("line 4 is cut off" in note for note in runset.notes)
 
 
-def test_runs_with_different_budgets_are_refused_unless_allowed(recorded, tmp_path):
+@pytest.mark.parametrize(("field", "change"), [
+    ("budget", lambda run: run["budget"].update(max_epochs=5)),
+    ("machine", lambda run: run["machine"].update(cpu="another CPU")),
+    ("concurrent_runs", lambda run: run.update(concurrent_runs=1)),
+])
+def test_runs_that_differ_are_refused_unless_allowed(recorded, tmp_path, field, change):
     copy = tmp_path / "runs"
     shutil.copytree(recorded / "optuna-tpe-s0", copy / "a")
     shutil.copytree(recorded / "optuna-tpe-s1", copy / "b")
     run = json.loads((copy / "b" / "run.json").read_text())
-    run["budget"]["max_epochs"] = 5
+    change(run)
     (copy / "b" / "run.json").write_text(json.dumps(run))
-    with pytest.raises(UsageError, match="runs differ in 'budget'"):
+    with pytest.raises(UsageError, match=f"runs differ in '{field}'"):
         load_runs([copy])
     assert any("mixed runs" in n for n in load_runs([copy], allow_mixed=True).notes)
 
@@ -200,6 +205,8 @@ def test_compare_cli_runs_the_matrix_and_writes_the_report(compared):
     for name in ("best_vs_time", "best_vs_epochs", "accuracy_distribution", "disk_usage", "disk_growth", "time_split", "param_importance"):
         assert (out / "plots" / f"{name}.png").exists() and (out / "plots" / f"{name}.svg").exists()
     assert (out / "report.html").exists() and "report:" in result.stdout
+    assert {r["concurrent_runs"] for r in _run_jsons(out / "runs")} == {2}  # --jobs 2
+    assert "made up to 2 at a time" in (out / "report.html").read_text()
 
 
 def test_report_rebuilt_from_the_runs_alone_matches_the_compare_report(compared, report):
