@@ -63,7 +63,9 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         value, unit = info.get("value"), info.get("unit", "s")
         shown = f"{value:.3f}" if isinstance(value, float) else str(bench["stats"]["mean"])
         if "raw_wall_ratio" in info:
-            unit += f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{info['harness_added_seconds']:.2f} s on {info['hand_seconds']:.1f} s)"
+            added, trials = info["harness_added_seconds"], info.get("trials", 1)
+            unit += (f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{added:.2f} s on {info['hand_seconds']:.1f} s, "
+                     f"{1000 * added / trials:.0f} ms per trial)")
         rows.append((bench["name"].removeprefix("test_"), shown, unit))
     return rows
 
