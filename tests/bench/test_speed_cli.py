@@ -47,3 +47,18 @@ def test_baseline_gate_passes_unchanged_and_names_a_slowed_measure(tmp_path):
     assert len(lines) == 1 and "regressed: trial_startup: min slower by" in lines[0] and "limit 150%" in lines[0]
     missing = bench(*common, "--compare", "nothing-saved")
     assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
+
+
+def test_table_formats_each_measure_and_flags_one_whose_check_failed():
+    from bench.speed_cli import measures_table
+
+    data = {"benchmarks": [
+        {"name": "test_trial_startup", "extra_info": {"value": 1.23456, "unit": "s"}, "stats": {"mean": 1.2}},
+        {"name": "test_search[grid]", "extra_info": {}, "stats": {"mean": 27.05313080799897}},
+        {"name": "test_harness", "extra_info": {"value": 1.028, "unit": "ratio", "raw_wall_ratio": 1.063, "harness_added_seconds": 0.27,
+                                                "hand_seconds": 9.8, "trials": 4}, "stats": {"mean": 20.0}},
+    ]}
+    rows = measures_table(data)
+    assert rows[0] == ("trial_startup", "1.235", "s")
+    assert rows[1] == ("search[grid]", "27.053", "s (mean time; the measure's own check failed)")
+    assert rows[2][1] == "1.028" and "raw wall ratio 1.063" in rows[2][2] and "68 ms per trial" in rows[2][2]
