@@ -56,6 +56,18 @@ def read_trials(run: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def run_in_process(results_dir: Path, *, backend: str, space: str, trials: int | None = 2, max_epochs: int = 2,
+                   epoch_budget: int | None = None, time_budget: float | None = None, train_subset: int | None = 200,
+                   **config: Any) -> dict[str, Any]:
+    """One `bench run` in this process (TensorFlow imported once per test session); returns its run record."""
+    from bench.budget import Budget
+    from bench.runner import RunConfig, execute
+
+    budget = Budget(trials=trials, max_epochs=max_epochs, epoch_budget=epoch_budget, time_budget=time_budget)
+    run_config = RunConfig(backend=backend, space=space, train_subset=train_subset, results_dir=str(results_dir), budget=budget, **config)
+    return execute(run_config, argv=["test"], quiet=True)
+
+
 class BackendConformance:
     """Subclass with `backend` (and the class attributes below) to run the whole contract on one backend."""
 
@@ -75,18 +87,11 @@ class BackendConformance:
     @pytest.fixture
     def run_tiny(self, tmp_path: Path) -> RunFn:
         """`run_tiny(space=..., trials=..., ...)`: one in-process `bench run` of this backend, returning its run record."""
-        from bench.budget import Budget
-        from bench.runner import RunConfig, execute
 
-        def run(*, space: SearchSpace = TINY_SPACE, trials: int | None = 2, max_epochs: int = 2, epoch_budget: int | None = None,
-                time_budget: float | None = None, train_subset: int | None = 200, **kwargs: Any) -> dict[str, Any]:
+        def run(*, space: SearchSpace = TINY_SPACE, **kwargs: Any) -> dict[str, Any]:
             space_file = tmp_path / f"{space.name}.yaml"
             save_space(space, space_file)
-            config = RunConfig(backend=self.backend, space=str(space_file), train_subset=train_subset,
-                               results_dir=str(tmp_path / "results"),
-                               budget=Budget(trials=trials, max_epochs=max_epochs, epoch_budget=epoch_budget, time_budget=time_budget),
-                               **kwargs)
-            return execute(config, argv=["conformance"], quiet=True)
+            return run_in_process(tmp_path / "results", backend=self.backend, space=str(space_file), **kwargs)
 
         return run
 

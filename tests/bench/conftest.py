@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from backends.conformance import read_trials  # noqa: F401 - shared with the tests here
-from bench.budget import Budget
-from bench.runner import RunConfig, execute
+from backends.conformance import read_trials, run_in_process  # noqa: F401 - read_trials is shared with the tests here
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TINY = str(DATA / "tiny_space.yaml")
@@ -17,12 +15,7 @@ TINY = str(DATA / "tiny_space.yaml")
 
 @pytest.fixture
 def run_bench(tmp_path):
-    def run(*, backend: str = "optuna", trials: int | None = 2, max_epochs: int = 2, epoch_budget: int | None = None,
-            time_budget: float | None = None, space: str = TINY, train_subset: int | None = 200, **kwargs: Any) -> dict[str, Any]:
-        config = RunConfig(
-            backend=backend, space=space, train_subset=train_subset, results_dir=str(tmp_path / "results"),
-            budget=Budget(trials=trials, max_epochs=max_epochs, epoch_budget=epoch_budget, time_budget=time_budget), **kwargs,
-        )
-        return execute(config, argv=["test"], quiet=True)
+    def run(*, backend: str = "optuna", space: str = TINY, **kwargs: Any) -> dict[str, Any]:
+        return run_in_process(tmp_path / "results", backend=backend, space=space, **kwargs)
 
     return run
