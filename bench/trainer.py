@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,16 @@ class TrainingProgress:
         return None if self.best_index is None else self.epoch_numbers[self.best_index] + 1
 
 
+@contextlib.contextmanager
+def counted_as_callback(progress: TrainingProgress) -> Iterator[None]:
+    """Add the time spent inside the block to `progress.callback_seconds` (the harness's cost inside fit)."""
+    entered = time.perf_counter()
+    try:
+        yield
+    finally:
+        progress.callback_seconds += time.perf_counter() - entered
+
+
 def _callback_base() -> type:
     import keras
 
@@ -58,12 +69,9 @@ def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, pat
             self._t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            entered = time.perf_counter()
-            progress.train_seconds += entered - self._t0
-            try:
+            progress.train_seconds += time.perf_counter() - self._t0
+            with counted_as_callback(progress):
                 self._keep(epoch, logs or {})
-            finally:
-                progress.callback_seconds += time.perf_counter() - entered
 
         def _keep(self, epoch: int, logs: dict) -> None:
             loss = float(logs.get("loss", math.nan))
@@ -92,9 +100,8 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
         async_safe = True  # reads a clock and sets a flag; lets Keras dispatch batch ends without a sync
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            entered = time.perf_counter()
-            self._check_batch()
-            progress.callback_seconds += time.perf_counter() - entered
+            with counted_as_callback(progress):
+                self._check_batch()
 
         def _check_batch(self) -> None:
             if guard.interrupted:
@@ -105,9 +112,8 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            entered = time.perf_counter()
-            self._check_epoch()
-            progress.callback_seconds += time.perf_counter() - entered
+            with counted_as_callback(progress):
+                self._check_epoch()
 
         def _check_epoch(self) -> None:
             reason = guard.exhausted()
