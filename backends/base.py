@@ -26,9 +26,10 @@ class RunContext:
     algorithm: str
     pruner: str | None
     seed: int
-    work_dir: Path
-    resume: bool
+    work_dir: Path  # the backend's own folder: its storage and checkpoints, billed to it as disk use
+    resume: bool  # continue the backend's stored search; trials it still has as running were killed: mark them failed
     study_name: str
+    run_dir: Path  # the run folder, for state tunebench keeps beside the backend's own (not billed to the backend)
 
 
 class Backend(ABC):
@@ -44,6 +45,10 @@ class Backend(ABC):
     @property
     def default_algorithm(self) -> str:
         return next(iter(self.algorithms))
+
+    def library_seed(self, seed: int) -> int:
+        """The seed handed to the library for run seed `seed` (>= 0): one the library really honours."""
+        return seed
 
     @abstractmethod
     def native_form(self, param: Param) -> NativeForm:

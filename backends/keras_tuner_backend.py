@@ -29,6 +29,10 @@ class KerasTunerBackend(Backend):
     def native_form(self, param: Param) -> NativeForm:
         return keras_tuner_space.native_form(param)
 
+    def library_seed(self, seed: int) -> int:
+        """KerasTuner's oracle does `seed or random.randint(1, 10000)`: seed 0 would mean unseeded, so it gets seed + 1."""
+        return seed + 1
+
     def run(self, ctx: RunContext) -> None:
         import keras_tuner as kt
 
@@ -83,10 +87,15 @@ class KerasTunerBackend(Backend):
             "max_consecutive_failed_trials": 10**9,
         }
         if ctx.algorithm == "hyperband":
-            options.update(max_epochs=guard.budget.max_epochs, factor=3)
+            # Brackets repeat until the shared budget ends the search (KerasTuner's default stops after one iteration).
+            options.update(max_epochs=guard.budget.max_epochs, factor=3, hyperband_iterations=None)
         else:
             options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
         tuner = GuardedTuner(**options)
+        if ctx.resume:
+            fail_killed_trials(tuner)
+        else:
+            tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
         if guard.exhausted():
             return
         harness.mark()
@@ -94,3 +103,21 @@ class KerasTunerBackend(Backend):
             tuner.search(epochs=guard.budget.max_epochs, verbose=0)
         except _BudgetSpent:
             tuner.on_search_end()
+
+
+def fail_killed_trials(tuner: Any) -> int:
+    """End as FAILED the trials a killed session left running (KerasTuner's reload queues them for a retry instead)."""
+    from keras_tuner.src.engine import trial as trial_module
+
+    oracle = tuner.oracle
+    stale = [oracle.trials[trial_id] for trial_id in oracle._retry_queue]
+    oracle._retry_queue.clear()
+    oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
+    for trial in stale:
+        trial.status = trial_module.TrialStatus.FAILED
+        trial.message = "killed: the process ended while this trial ran (marked failed by tunebench --resume)"
+        oracle.ongoing_trials[tuner.tuner_id] = trial
+        oracle.end_trial(trial)
+    if stale:
+        tuner.save()
+    return len(stale)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +17,7 @@ from search_space.space import SearchSpace
 
 
 JOURNAL_FILE = "journal.log"
+SAMPLER_FILE = "optuna_sampler.pkl"  # in the run folder: the sampler's state after each trial's draws, for --resume
 
 
 def journal_storage(path: Path) -> Any:
@@ -55,6 +58,36 @@ def make_pruner(name: str | None, max_epochs: int) -> Any:
     raise ValueError(f"unknown optuna pruner {name!r}")
 
 
+def save_sampler(sampler: Any, path: Path) -> None:
+    """Pickle the sampler (Optuna's FAQ way of resuming a study with the same sampler), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(sampler, handle)
+    os.replace(tmp, path)
+
+
+def resumed_sampler(path: Path, name: str, space: SearchSpace, seed: int, trials_before: int) -> Any:
+    """The sampler as the killed or interrupted session left it, so its random stream continues instead of restarting.
+
+    Without a saved state (killed before any draw was saved) a seed derived from the trials already run is used.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - tunebench's own file in the run folder
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return make_sampler(name, space, (seed + 1_000_003 * (trials_before + 1)) % 2**32)
+
+
+def fail_running_trials(study: Any, storage: Any) -> int:
+    """Trials a killed session left RUNNING in the storage are failed (journal storage has no heartbeat to do it)."""
+    from optuna.trial import TrialState
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return len(stale)
+
+
 class OptunaBackend(Backend):
     name: ClassVar[str] = "optuna"
     description: ClassVar[str] = "Optuna study.optimize; trials stored in a journal file (open with optuna-dashboard)"
@@ -82,26 +115,34 @@ class OptunaBackend(Backend):
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        sampler_file = ctx.run_dir / SAMPLER_FILE
+        if ctx.resume:
+            sampler = resumed_sampler(sampler_file, ctx.algorithm, ctx.space, ctx.seed, ctx.guard.trials)
+        else:
+            sampler = make_sampler(ctx.algorithm, ctx.space, ctx.seed)
+        storage = journal_storage(ctx.work_dir / JOURNAL_FILE)
         study = optuna.create_study(
             study_name=ctx.study_name,
-            storage=journal_storage(ctx.work_dir / JOURNAL_FILE),
-            sampler=make_sampler(ctx.algorithm, ctx.space, ctx.seed),
+            storage=storage,
+            sampler=sampler,
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
             direction="maximize",
             load_if_exists=ctx.resume,
         )
+        if ctx.resume:
+            fail_running_trials(study, storage)
         harness = ctx.harness
         harness.pruned_exceptions = (optuna.TrialPruned,)
         prune = ctx.pruner not in (None, "none")
 
         def objective(trial: optuna.Trial) -> float:
             with harness.trial(str(trial.number)) as scope:
-                model = scope.build(optuna_space.suggest(trial, ctx.space))
+                params = optuna_space.suggest(trial, ctx.space)
+                save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
+                model = scope.build(params)
                 callbacks = [KerasPruningCallback(trial, "val_accuracy")] if prune else []
-                value = scope.fit(model, callbacks=callbacks)
-                trial.set_user_attr("test_accuracy", scope.test_accuracy)
-                trial.set_user_attr("best_epoch", scope.progress.best_epoch)
-                return value
+                # Only the objective goes into Optuna's storage: test metrics stay in tunebench's records.
+                return scope.fit(model, callbacks=callbacks)
 
         def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
             if ctx.guard.exhausted():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import metadata
 
 from backends.base import Backend
-from bench.errors import UsageError
+from bench.errors import UsageError, excerpt
 
 ENTRY_POINT_GROUP = "tunebench.backends"
 
@@ -36,7 +36,7 @@ def backend_classes() -> dict[str, type[Backend]]:
 def get_backend(name: str) -> Backend:
     classes = backend_classes()
     if name not in classes:
-        raise UsageError(f"unknown backend '{name}'; known: {', '.join(classes)} (see `python -m bench list`)")
+        raise UsageError(f"unknown backend {excerpt(name)}; known: {', '.join(classes)} (see `python -m bench list`)")
     return classes[name]()
 
 

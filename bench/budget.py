@@ -5,14 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from bench.errors import UsageError
+from bench.errors import UsageError, excerpt
+
+
+DEFAULT_TRIALS = 10  # the trial count when no limit at all is given
 
 
 @dataclass(frozen=True)
 class Budget:
-    """What a run may spend. `None` means unlimited (at least one of trials/epochs/time must be set)."""
+    """What a run may spend. `None` means unlimited; with no limit given, the run gets DEFAULT_TRIALS trials.
 
-    trials: int | None = 10
+    `--epoch-budget` or `--time-budget` alone is the whole budget: the trial count is then unlimited.
+    """
+
+    trials: int | None = None
     max_epochs: int = 10
     epoch_budget: int | None = None
     time_budget: float | None = None
@@ -21,11 +27,11 @@ class Budget:
         for key in ("trials", "max_epochs", "epoch_budget"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, but got {value!r}")
-        if self.time_budget is not None and not self.time_budget > 0:
-            raise UsageError(f"--time-budget must be positive seconds, but got {self.time_budget!r}")
+                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, but got {excerpt(value)}")
+        if self.time_budget is not None and not 0 < self.time_budget < float("inf"):
+            raise UsageError(f"--time-budget must be positive, finite seconds, but got {excerpt(self.time_budget)}")
         if self.trials is None and self.epoch_budget is None and self.time_budget is None:
-            raise UsageError("give at least one of --trials, --epoch-budget, --time-budget, or the run never ends")
+            object.__setattr__(self, "trials", DEFAULT_TRIALS)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.errors import UsageError, excerpt, one_line
 from bench.flags import OneLineParser, add_task_and_budget_flags
 
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="tune the CNN task with one backend under a budget")
-    run.add_argument("--backend", default="optuna", help="optuna (default), keras-tuner, or a plugin")
+    run.add_argument("--backend", help="optuna (default), keras-tuner, or a plugin")
     run.add_argument("--algorithm", "--sampler", "--tuner", dest="algorithm", help="the backend's algorithm (see `list`)")
     run.add_argument("--pruner", help="optuna only: none (default), median, hyperband")
     run.add_argument("--run-id", help="name of the run folder (default: time-backend-algorithm-seed)")
@@ -40,26 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench.budget import Budget
+    from bench.flags import config_from_args, given_fields
     from bench.progress import print_summary
     from bench.records import RunFolder
-    from bench.runner import RunConfig, execute, resume
+    from bench.runner import execute, resume
 
     if args.resume:
+        if args.run_id:
+            raise UsageError("--resume and --run-id do not go together: a resumed run keeps its id")
         path = Path(args.resume)
         if not path.is_dir():
             path = Path(args.results_dir) / args.resume
         if not path.is_dir():
-            raise UsageError(f"--resume {args.resume}: no run folder at {path}")
-        run = resume(path, argv=argv, quiet=args.quiet)
+            raise UsageError(f"--resume {excerpt(args.resume)}: no run folder at {excerpt(str(path), 120)}")
+        run = resume(path, argv=argv, quiet=args.quiet, given=given_fields(args))
     else:
-        budget = Budget(trials=args.trials, max_epochs=args.max_epochs, epoch_budget=args.epoch_budget, time_budget=args.time_budget)
-        config = RunConfig(
-            backend=args.backend, algorithm=args.algorithm, pruner=args.pruner, dataset=args.dataset, data_dir=args.data_dir,
-            train_subset=args.train_subset, space=args.space, budget=budget, seed=args.seed, device=args.device,
-            keras_backend=args.keras_backend, patience=args.patience, results_dir=args.results_dir, run_id=args.run_id,
-        )
-        run = execute(config, argv=argv, quiet=args.quiet)
+        run = execute(config_from_args(args), argv=argv, quiet=args.quiet)
     if not args.quiet:
         trials, _ = RunFolder(Path(run["folder"])).read_trials()
         print_summary(run, trials)
@@ -74,13 +70,13 @@ def cmd_space(args: argparse.Namespace) -> int:
         space = load_space(args.file)
     except SpaceError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {one_line(problem)}", file=sys.stderr)
         return 2
     backends = all_backends()
     if args.space_command == "check":
         problems = [p for b in backends for p in b.check_space(space)]
         for problem in problems:
-            print(f"error: {args.file}: {problem}", file=sys.stderr)
+            print(f"error: {one_line(f'{args.file}: {problem}')}", file=sys.stderr)
         if not problems:
             print(f"{args.file}: ok ({len(space)} parameters, exact in {', '.join(b.name for b in backends)})")
         return 2 if problems else 0
@@ -151,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list()
         return args.handler(args, ["-m", "bench", *argv])
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -67,15 +67,15 @@ def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench.budget import Budget
-    from bench.runner import CONCURRENT_RUNS_VARIABLE, RunConfig, prepare
+    from bench.flags import config_from_args
+    from bench.runner import CONCURRENT_RUNS_VARIABLE, prepare
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
-    cells = plan_cells(args.backends, args.algorithms, args.seeds, args.seed)
-    budget = Budget(trials=args.trials, max_epochs=args.max_epochs, epoch_budget=args.epoch_budget, time_budget=args.time_budget)
-    for cell in {(c.backend, c.algorithm, c.pruner) for c in cells}:  # refuse bad specs before spending anything
-        prepare(RunConfig(backend=cell[0], algorithm=cell[1], pruner=cell[2], space=args.space, budget=budget))
+    first_seed = args.seed or 0
+    cells = plan_cells(args.backends, args.algorithms, args.seeds, first_seed)
+    for cell in {(c.backend, c.algorithm, c.pruner) for c in cells}:  # refuse bad specs (budget included) before spending anything
+        prepare(config_from_args(args, backend=cell[0], algorithm=cell[1], pruner=cell[2], seed=first_seed + args.seeds - 1))
     out = Path(args.out) if args.out else Path(args.results_dir) / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UsageError
+from bench.errors import UsageError, excerpt
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _IDX_FILES = {
@@ -158,14 +158,14 @@ def load_dataset(
     if data_dir is not None:
         folder = Path(data_dir)
         if not folder.is_dir():
-            raise UsageError(f"--data-dir {folder}: no such folder")
+            raise UsageError(f"--data-dir {excerpt(str(folder), 120)}: no such folder")
         (x_tr, y_tr, x_te, y_te), source = load_idx_folder(folder), f"IDX files in {folder}"
     elif name in LOADERS:
         (x_tr, y_tr, x_te, y_te), source = LOADERS[name]()
     elif name == "idx":
         raise UsageError("dataset 'idx' needs --data-dir FOLDER holding MNIST-format IDX files")
     else:
-        raise UsageError(f"unknown dataset '{name}'; known: {', '.join(DATASET_HELP)}")
+        raise UsageError(f"unknown dataset {excerpt(name)}; known: {', '.join(DATASET_HELP)}")
     if not 0.0 < val_fraction < 1.0:
         raise UsageError(f"validation fraction must lie in (0, 1), but got {val_fraction}")
     if train_subset is not None:

@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from bench.errors import excerpt, one_line
+
+MAX_SEED = 2**31 - 2
+BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
+CONFIG_FIELDS = ("backend", "algorithm", "pruner", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
+                 "patience")
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (exit 2) instead of the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {excerpt(text)}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {excerpt(text)}")
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {excerpt(text)}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {excerpt(text)}")
     return value
 
 
@@ -28,9 +45,9 @@ def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected positive seconds, got '{text}'")
+        raise argparse.ArgumentTypeError(f"expected seconds, got {excerpt(text)}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected positive, finite seconds, got {excerpt(text)}")
     return value
 
 
@@ -38,22 +55,22 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
     """Add the task and budget flags; return those that `compare` forwards unchanged to every run (all but --seed)."""
     task = parser.add_argument_group("task")
     forwarded = [
-        task.add_argument("--dataset", default="digits", help="digits (default, offline), mnist, fashion_mnist, idx"),
+        task.add_argument("--dataset", help="digits (default, offline), mnist, fashion_mnist, idx"),
         task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)"),
         task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N stratified training images"),
-        task.add_argument("--space", default="small_cnn", help="shipped space name or a YAML/JSON file (default small_cnn)"),
+        task.add_argument("--space", help="shipped space name or a YAML/JSON file (default small_cnn)"),
         task.add_argument("--patience", type=positive_int, help="early stopping: epochs without improvement (both backends)"),
     ]
     budget = parser.add_argument_group("budget (the same for every backend)")
     forwarded += [
-        budget.add_argument("--trials", type=positive_int, default=10, help="trials (default 10)"),
-        budget.add_argument("--max-epochs", type=positive_int, default=10, help="epochs per trial (default 10)"),
+        budget.add_argument("--trials", type=positive_int, help="trials (default: 10 when no other limit is given, else unlimited)"),
+        budget.add_argument("--max-epochs", type=positive_int, help="epochs per trial (default 10)"),
         budget.add_argument("--epoch-budget", type=positive_int, help="total epochs across trials"),
         budget.add_argument("--time-budget", type=seconds, metavar="SECONDS", help="wall-clock seconds for the run"),
-        budget.add_argument("--device", default="cpu", help="cpu (default) or gpu:N"),
-        budget.add_argument("--keras-backend", default="tensorflow", choices=["tensorflow", "jax", "torch"]),
+        budget.add_argument("--device", help="cpu (default) or gpu:N"),
+        budget.add_argument("--keras-backend", choices=["tensorflow", "jax", "torch"], help="tensorflow (default), jax or torch"),
     ]
-    budget.add_argument("--seed", type=int, default=0, help="tuner seed (compare: the first of --seeds consecutive seeds)")
+    budget.add_argument("--seed", type=seed, help="tuner seed, default 0 (compare: the first of --seeds consecutive seeds)")
     parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
     return forwarded
@@ -67,3 +84,18 @@ def forwarded_argv(args: argparse.Namespace, actions: Iterable[argparse.Action])
         if value is not None:
             argv += [action.option_strings[0], str(value)]
     return argv
+
+
+def given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The run-config and budget fields the user typed (flags left unset are absent, so the defaults stay in one place)."""
+    return {key: value for key in (*CONFIG_FIELDS, *BUDGET_FIELDS) if (value := getattr(args, key, None)) is not None}
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The RunConfig the flags describe; the defaults are RunConfig's and Budget's own."""
+    from bench.budget import Budget
+    from bench.runner import RunConfig
+
+    given = {**given_fields(args), **overrides}
+    budget = Budget(**{k: given.pop(k) for k in BUDGET_FIELDS if k in given})
+    return RunConfig(**given, budget=budget, results_dir=args.results_dir, run_id=getattr(args, "run_id", None))

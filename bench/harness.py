@@ -1,4 +1,4 @@
-"""What every backend calls around each trial: seeding, timing, budget, classification and recording."""
+"""What every backend calls around each trial: clean-up, seeding, timing, budget, classification and recording."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import BudgetGuard
-from bench.records import RunFolder, TrialRecord, folder_bytes
+from bench.records import DiskMeter, RunFolder, TrialRecord, resident_bytes
 from bench.task import CnnTask
 from bench.trainer import TrainingProgress, held_out_accuracy
+
+KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
+INTERRUPTED_ERROR = "interrupted by Ctrl-C"
 
 
 @dataclass
@@ -22,6 +25,7 @@ class TrialScope:
     number: int
     backend_trial_id: str
     harness: Harness
+    started_at_seconds: float = 0.0  # run clock when this trial's wall time began
     params: dict[str, Any] = field(default_factory=dict)
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     initial_epoch: int = 0
@@ -29,7 +33,12 @@ class TrialScope:
     eval_seconds: float = 0.0
 
     def build(self, params: Mapping[str, Any]) -> Any:
+        """Clear the Keras session (the same clean-up for every backend), then build the task's model."""
+        import keras
+
         self.params = dict(params)
+        self.harness.checkpoint(self)
+        keras.backend.clear_session()
         return self.harness.task.build(self.params)
 
     def fit(self, model: Any, *, epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = ()) -> float:
@@ -40,7 +49,7 @@ class TrialScope:
         last_epoch = initial_epoch + guard.epochs_for_trial(wanted)
         self.harness.task.fit(
             model, self.params, progress=self.progress, epochs=last_epoch, initial_epoch=initial_epoch,
-            callbacks=callbacks, guard=guard,
+            callbacks=callbacks, guard=guard, epoch_hook=lambda: self.harness.epoch_ended(self),
         )
         t0 = time.perf_counter()
         self.test_accuracy = held_out_accuracy(model, self.harness.task.data)
@@ -54,7 +63,7 @@ TrialListener = Callable[[TrialRecord], None]
 
 
 class RunInterrupted(Exception):
-    """The user pressed Ctrl-C during this trial: it is cut short and not recorded."""
+    """The user pressed Ctrl-C during this trial: it is cut short and recorded as failed."""
 
 
 class Harness:
@@ -69,13 +78,15 @@ class Harness:
         work_dir: Path,
         seed: int,
         first_number: int = 0,
+        disk_peak: int = 0,
         listeners: Sequence[TrialListener] = (),
     ) -> None:
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
         self.next_number = first_number
         self.listeners = list(listeners)
         self.pruned_exceptions: tuple[type[BaseException], ...] = ()
-        self.peak_disk_bytes = folder_bytes(work_dir)
+        self.disk = DiskMeter(work_dir, peak=disk_peak)
+        self.disk.sample()
         self._last_mark = time.perf_counter()
 
     def mark(self) -> None:
@@ -87,36 +98,62 @@ class Harness:
         """Run one trial; record it as complete, pruned or failed; re-raise so the backend sees it too."""
         import keras
 
-        scope = TrialScope(self.next_number, str(backend_trial_id), self)
+        started = self.guard.seconds - (time.perf_counter() - self._last_mark)
+        scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started)
         self.next_number += 1
-        keras.utils.set_random_seed((self.seed * 100_003 + scope.number) % 2**32)
+        self.disk.sample()  # the previous trial's end-of-trial writes (Optuna's tell, KerasTuner's trial.json) are on disk now
+        self.checkpoint(scope)
+        keras.utils.set_random_seed(trial_seed(self.seed, scope.number))
         try:
             yield scope
             if scope.progress.stopped_by == "interrupted":
-                raise RunInterrupted("stopped by Ctrl-C")
+                raise RunInterrupted(INTERRUPTED_ERROR)
         except RunInterrupted:
+            self._record(scope, "failed", INTERRUPTED_ERROR)
+            raise
+        except KeyboardInterrupt:  # a second Ctrl-C: record what ran, then stop at once
+            scope.progress.stopped_by = "interrupted"
+            self._record(scope, "failed", INTERRUPTED_ERROR)
             raise
         except self.pruned_exceptions:
             if self.guard.interrupted:
-                raise RunInterrupted("stopped by Ctrl-C") from None
+                scope.progress.stopped_by = "interrupted"
+                self._record(scope, "failed", INTERRUPTED_ERROR)
+                raise RunInterrupted(INTERRUPTED_ERROR) from None
             self._record(scope, "pruned", None)
             raise
         except Exception as exc:
             if self.guard.interrupted:
-                raise RunInterrupted("stopped by Ctrl-C") from exc
+                scope.progress.stopped_by = "interrupted"
+                self._record(scope, "failed", INTERRUPTED_ERROR)
+                raise RunInterrupted(INTERRUPTED_ERROR) from exc
             self._record(scope, "failed", f"{type(exc).__name__}: {exc}")
             raise
         else:
             self._record(scope, "complete", None)
-        # KeyboardInterrupt and RunInterrupted pass through unrecorded: only finished trials are kept.
+
+    def epoch_ended(self, scope: TrialScope) -> None:
+        """After every callback of an epoch: sample the disk (checkpoints included) and save the trial's progress."""
+        self.disk.sample()
+        self.checkpoint(scope)
+
+    def checkpoint(self, scope: TrialScope) -> None:
+        """Keep the running trial on disk, so that a resume after SIGKILL records it as failed with what it spent."""
+        prog = scope.progress
+        self.folder.write_running({
+            "number": scope.number, "backend_trial_id": scope.backend_trial_id, "params": scope.params,
+            "started_at_seconds": round(scope.started_at_seconds, 4), "seconds": round(self.guard.seconds, 4),
+            "epochs_run": prog.epochs_run, "initial_epoch": scope.initial_epoch, "val_accuracy_per_epoch": prog.val_accuracy,
+            "val_loss_per_epoch": prog.val_loss, "train_seconds": round(prog.train_seconds, 4),
+            "disk_bytes": self.disk.last.allocated, "disk_apparent_bytes": self.disk.last.apparent, "disk_peak_bytes": self.disk.peak,
+        })
 
     def _record(self, scope: TrialScope, state: str, error: str | None) -> None:
         now = time.perf_counter()
         wall = now - self._last_mark
         self._last_mark = now
         self.guard.count_trial()
-        disk = folder_bytes(self.work_dir)
-        self.peak_disk_bytes = max(self.peak_disk_bytes, disk)
+        disk = self.disk.sample()
         prog = scope.progress
         record = TrialRecord(
             number=scope.number,
@@ -139,8 +176,39 @@ class Harness:
             overhead_seconds=round(max(0.0, wall - prog.train_seconds - scope.eval_seconds), 4),
             wall_seconds=round(wall, 4),
             finished_at_seconds=round(self.guard.seconds, 3),
-            disk_bytes=disk,
+            disk_bytes=disk.allocated,
+            disk_apparent_bytes=disk.apparent,
+            memory_rss_bytes=resident_bytes(),
         )
         self.folder.append_trial(record)
+        self.folder.clear_running()
         for listener in self.listeners:
             listener(record)
+
+
+def trial_seed(run_seed: int, number: int) -> int:
+    """The Keras/NumPy/Python seed set before trial `number` (weights, shuffling, dropout)."""
+    return (run_seed * 100_003 + number) % 2**32
+
+
+def killed_trial_record(running: dict[str, Any], number: int) -> TrialRecord:
+    """The record of a trial that a killed process left running, from what it last saved (`Harness.checkpoint`)."""
+    seconds, started = float(running.get("seconds", 0.0)), float(running.get("started_at_seconds", 0.0))
+    return TrialRecord(
+        number=number,
+        backend_trial_id=str(running.get("backend_trial_id", "")),
+        state="failed",
+        params=dict(running.get("params") or {}),
+        val_accuracy_per_epoch=list(running.get("val_accuracy_per_epoch") or []),
+        val_loss_per_epoch=list(running.get("val_loss_per_epoch") or []),
+        epochs_run=int(running.get("epochs_run", 0)),
+        initial_epoch=int(running.get("initial_epoch", 0)),
+        stopped_by="killed",
+        error=KILLED_ERROR,
+        train_seconds=float(running.get("train_seconds", 0.0)),
+        wall_seconds=round(max(0.0, seconds - started), 4),
+        overhead_seconds=round(max(0.0, seconds - started - float(running.get("train_seconds", 0.0))), 4),
+        finished_at_seconds=round(seconds, 3),
+        disk_bytes=int(running.get("disk_bytes", 0)),
+        disk_apparent_bytes=int(running.get("disk_apparent_bytes", 0)),
+    )

@@ -17,12 +17,12 @@ def resolved(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_cnn(params: Mapping[str, Any], *, input_shape: tuple[int, ...], num_classes: int) -> Any:
-    """Conv2D+MaxPool blocks, Flatten, Dropout, Dense, softmax; Adam. 'same' padding on small inputs."""
+    """Conv2D('same' padding, as the tutorial)+MaxPool blocks, Flatten, Dropout, Dense, softmax; Adam."""
     import keras
 
     p = resolved(params)
-    small = min(input_shape[:2]) < 20
-    padding = "same" if small else "valid"
+    small = min(input_shape[:2]) < 20  # 8x8 digits: pooling pads too, or three blocks would shrink the image to nothing
+    padding = "same"
     layers: list[Any] = [keras.Input(shape=input_shape)]
     for block in range(1, int(p["n_conv_blocks"]) + 1):
         layers.append(keras.layers.Conv2D(int(p[f"conv{block}_filters"]), int(p[f"conv{block}_kernel"]), padding=padding, activation="relu"))

@@ -37,7 +37,9 @@ class TrialRecord:
     overhead_seconds: float = 0.0
     wall_seconds: float = 0.0
     finished_at_seconds: float = 0.0  # since the run's clock started
-    disk_bytes: int = 0
+    disk_bytes: int = 0  # allocated (what `du` reports) in the backend's folder when the trial ended
+    disk_apparent_bytes: int = 0  # the files' own sizes (`du --apparent-size`)
+    memory_rss_bytes: int = 0  # resident memory of the process when the trial ended
 
     def __post_init__(self) -> None:
         if self.state not in TRIAL_STATES:
@@ -58,18 +60,75 @@ def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
 
 
-def folder_bytes(path: Path) -> int:
-    """Total size of the files under `path` (0 when it does not exist)."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
+@dataclass(frozen=True)
+class DiskUsage:
+    """Bytes under a path: `allocated` as `du -B1` counts them (blocks, folders included, hard links once), `apparent` as `du -b`."""
+
+    allocated: int = 0
+    apparent: int = 0
+
+
+def disk_usage(path: Path) -> DiskUsage:
+    """What `du -s` reports for `path` (zeros when it does not exist); files vanishing mid-walk are skipped."""
+    allocated = apparent = 0
+    seen: set[tuple[int, int]] = set()
+
+    def add(entry: str) -> None:
+        nonlocal allocated, apparent
+        try:
+            st = os.lstat(entry)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        allocated += st.st_blocks * 512
+        apparent += st.st_size
+
+    if not os.path.lexists(path):
+        return DiskUsage()
+    add(str(path))
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            add(os.path.join(root, name))
+    return DiskUsage(allocated, apparent)
+
+
+class DiskMeter:
+    """Samples a folder's disk usage whenever asked and keeps the peak of the allocated bytes."""
+
+    def __init__(self, path: Path, *, peak: int = 0) -> None:
+        self.path = path
+        self.peak = peak
+        self.last = DiskUsage()
+
+    def sample(self) -> DiskUsage:
+        self.last = disk_usage(self.path)
+        self.peak = max(self.peak, self.last.allocated)
+        return self.last
+
+
+def resident_bytes() -> int:
+    """Resident memory of this process now."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_resident_bytes() -> int:
+    """The highest resident memory this process has had (Linux and macOS report it; 0 where unknown)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _replace_json(path: Path, text: str) -> None:
+    """Write atomically: a reader (or a resume after SIGKILL) sees the old file or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class RunFolder:
@@ -79,14 +138,25 @@ class RunFolder:
         self.path = path
         self.run_json = path / "run.json"
         self.trials_jsonl = path / "trials.jsonl"
+        self.running_json = path / "running_trial.json"  # the trial in progress; left behind only by a killed process
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=False)
 
     def write_run(self, data: dict[str, Any]) -> None:
-        tmp = self.run_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_json)
+        _replace_json(self.run_json, json.dumps(data, indent=2, default=str) + "\n")
+
+    def write_running(self, data: dict[str, Any]) -> None:
+        _replace_json(self.running_json, json.dumps(data, allow_nan=True))
+
+    def read_running(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.running_json.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def clear_running(self) -> None:
+        self.running_json.unlink(missing_ok=True)
 
     def read_run(self) -> dict[str, Any]:
         try:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.util
+import json
 import logging
 import os
+import re
 import secrets
+import socket
 import signal
 import sys
 import threading
@@ -18,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import Budget, BudgetGuard
-from bench.errors import UsageError
-from bench.records import RunFolder, best_trial, count_states, folder_bytes
+from bench.errors import UsageError, excerpt
+from bench.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+MAX_SEED = 2**31 - 2  # every library's seed (KerasTuner's is seed + 1) stays a valid 32-bit seed
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ class RunConfig:
     patience: int | None = None
     results_dir: str = "results"
     run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.run_id is not None and not RUN_ID.fullmatch(str(self.run_id)):
+            raise UsageError(f"--run-id {excerpt(self.run_id)}: a run id is a plain folder name (letters, digits, '.', '_', '+', '-'; "
+                             "at most 100, starting with a letter or digit), not a path; use --results-dir to choose where runs go")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, but got {excerpt(self.seed)}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,7 +91,7 @@ def configure_runtime(keras_backend: str, device: str) -> None:
     elif device.startswith("gpu:") and device[4:].isdigit():
         os.environ["CUDA_VISIBLE_DEVICES"] = device[4:]
     else:
-        raise UsageError(f"--device must be 'cpu' or 'gpu:N' (N a GPU index), but got '{device}'")
+        raise UsageError(f"--device must be 'cpu' or 'gpu:N' (N a GPU index), but got {excerpt(device)}")
 
 
 def accelerator_names(keras_backend: str) -> list[str]:
@@ -115,13 +127,13 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
     backend = get_backend(config.backend)
     algorithm = config.algorithm or backend.default_algorithm
     if algorithm not in backend.algorithms:
-        raise UsageError(f"{backend.name} has no algorithm '{algorithm}'; choose one of: {', '.join(backend.algorithms)}")
+        raise UsageError(f"{backend.name} has no algorithm {excerpt(algorithm)}; choose one of: {', '.join(backend.algorithms)}")
     pruner = config.pruner
     if pruner is not None and pruner != "none":
         if not backend.pruners:
             raise UsageError(f"{backend.name} has no pruners; --pruner is for: optuna")
         if pruner not in backend.pruners:
-            raise UsageError(f"{backend.name} has no pruner '{pruner}'; choose one of: {', '.join(backend.pruners)}")
+            raise UsageError(f"{backend.name} has no pruner {excerpt(pruner)}; choose one of: {', '.join(backend.pruners)}")
     if pruner is None and backend.pruners:
         pruner = "none"
     try:
@@ -144,23 +156,17 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     config, backend, space = prepare(config)
     configure_runtime(config.keras_backend, config.device)
 
+    previous: dict[str, Any] = {}
     if resume_from is None:
         run_id = config.run_id or new_run_id(config)
         folder = RunFolder(Path(config.results_dir) / run_id)
         if folder.path.exists():
             raise UsageError(f"{folder.path} already exists; choose another --run-id or use --resume {run_id}")
-        guard = BudgetGuard(config.budget, started=started)
-        previous: dict[str, Any] = {}
-        done: list[dict[str, Any]] = []
     else:
         folder = RunFolder(resume_from)
         previous = folder.read_run()
         run_id = previous["run_id"]
-        done, _ = folder.read_trials()
-        guard = BudgetGuard(
-            config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done),
-            seconds=float(previous.get("budget_spent", {}).get("seconds", 0.0)), started=started,
-        )
+        refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)
 
     from bench.datasets import load_dataset
     from bench.harness import Harness
@@ -172,22 +178,32 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     if config.device.startswith("gpu") and not accelerators:
         raise UsageError(f"--device {config.device}: Keras backend {config.keras_backend} sees no GPU here; use --device cpu")
     task = CnnTask(data, patience=config.patience)
+    if previous:
+        refuse_if_changed("dataset", previous.get("task", {}).get("dataset"), task.describe()["dataset"], run_id)
+        refuse_if_changed("task", previous.get("task"), task.describe(), run_id)
     work_dir = folder.path / backend.name.replace("-", "_")
     if resume_from is None:
         folder.create()
+    done, spent_seconds, killed = recover(folder, previous)
+    guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=spent_seconds, started=started)
 
     run: dict[str, Any] = {
         **previous,
         "run_id": run_id,
         "folder": str(folder.path),
         "status": "running",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
         "command_line": previous.get("command_line", [sys.executable, *argv]),
         "resumed_with": previous.get("resumed_with", []) + ([[sys.executable, *argv]] if resume_from else []),
+        "killed_trials_recorded": previous.get("killed_trials_recorded", 0) + killed,
         "config": config.to_dict(),
         "backend": backend.name,
         "algorithm": config.algorithm,
         "pruner": config.pruner,
         "seed": config.seed,
+        "seeds": {"run": config.seed, f"{backend.name} (library)": backend.library_seed(config.seed),
+                  "keras per trial": "(seed * 100003 + trial number) mod 2**32, set before each trial's build"},
         "space": space_to_dict(space),
         "task": task.describe(),
         "budget": config.budget.to_dict(),
@@ -204,11 +220,17 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     }
     folder.write_run(run)
 
+    def persist(record: TrialRecord) -> None:
+        """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
+        run.update(progress_record(guard, harness.disk, run))
+        folder.write_run(run)
+
     view = ProgressView(guard, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
-    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed,
-                      first_number=len(done), listeners=[view.on_trial])
+    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, first_number=len(done),
+                      disk_peak=int(previous.get("disk_bytes_peak") or 0), listeners=[persist, view.on_trial])
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
-                     seed=config.seed, work_dir=work_dir, resume=resume_from is not None, study_name=run_id)
+                     seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
+                     run_dir=folder.path)
     status, error = "complete", None
     try:
         with view, graceful_interrupt(guard, quiet=quiet):
@@ -222,9 +244,47 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         raise
     finally:
         trials, _ = folder.read_trials()
-        run.update(finish_record(trials, guard, harness.peak_disk_bytes, work_dir, status, error))
+        run.update(finish_record(trials, guard, harness.disk, run, status, error))
         folder.write_run(run)
     return run
+
+
+def refuse_if_changed(name: str, stored: Any, now: Any, run_id: str) -> None:
+    """A resume must continue the run it began as: same space, dataset, task (and budget, checked from the flags)."""
+    import json
+
+    if json.dumps(stored, sort_keys=True, default=str) != json.dumps(now, sort_keys=True, default=str):
+        raise UsageError(f"--resume {run_id}: the {name} differs from the one the run began with; "
+                         f"restore it, or start a new run (field '{name}')")
+
+
+def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str, Any]], float, int]:
+    """Finished trials, seconds spent, and how many killed trials were recorded now (a trial a SIGKILL left running)."""
+    from bench.harness import killed_trial_record
+
+    done, _ = folder.read_trials()
+    seconds = float(previous.get("budget_spent", {}).get("seconds", 0.0))
+    running = folder.read_running()
+    if running is None:
+        return done, seconds, 0
+    known = {t["backend_trial_id"] for t in done}
+    killed = 0
+    if str(running.get("backend_trial_id")) not in known:  # else its record was written just before the kill
+        record = killed_trial_record(running, number=len(done))
+        folder.append_trial(record)
+        done.append(json.loads(record.to_json()))
+        killed = 1
+    folder.clear_running()
+    return done, max(seconds, float(running.get("seconds", 0.0))), killed
+
+
+def progress_record(guard: BudgetGuard, disk: DiskMeter, run: dict[str, Any]) -> dict[str, Any]:
+    """The run.json fields that change with every trial."""
+    return {
+        "budget_spent": guard.spent(),
+        "disk_bytes_peak": disk.peak,
+        "memory_peak_bytes": max(int(run.get("memory_peak_bytes") or 0), peak_resident_bytes()),
+    }
 
 
 @contextlib.contextmanager
@@ -247,27 +307,57 @@ def graceful_interrupt(guard: BudgetGuard, *, quiet: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, peak: int, work_dir: Path, status: str, error: str | None) -> dict[str, Any]:
+def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMeter, run: dict[str, Any], status: str,
+                  error: str | None) -> dict[str, Any]:
     best = best_trial(trials)
-    final = folder_bytes(work_dir)
+    final = disk.sample()  # after the backend's last writes
     return {
+        **progress_record(guard, disk, run),
         "status": status,
         "error": error,
         "ended_at": _now(),
-        "budget_spent": guard.spent(),
-        "stop_reason": guard.exhausted() if status == "complete" else status,
+        "stop_reason": (guard.exhausted() or "search ended (the algorithm had nothing left to try)") if status == "complete" else status,
         "trials_by_state": count_states(trials),
         "best_trial": None if best is None else {k: best[k] for k in ("number", "params", "val_accuracy", "test_accuracy", "best_epoch")},
-        "disk_bytes_final": final,
-        "disk_bytes_peak": max(peak, final),
+        "disk_bytes_final": final.allocated,
+        "disk_apparent_bytes_final": final.apparent,
     }
 
 
-def resume(run_dir: Path, *, argv: list[str], quiet: bool) -> dict[str, Any]:
-    """Continue an interrupted run to its budget, with the config it was started with."""
+def resume(run_dir: Path, *, argv: list[str], quiet: bool, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continue an interrupted or killed run to its budget, with the config it was started with.
+
+    `given`: the config fields the user typed beside --resume (budget fields by their Budget names); any that differs
+    from the stored run is refused, since a resumed run must spend the budget it began with.
+    """
     folder = RunFolder(run_dir)
     run = folder.read_run()
     if run.get("status") == "complete":
         raise UsageError(f"run {run['run_id']} is already complete; nothing to resume")
+    if run.get("status") == "running" and run.get("host") == socket.gethostname() and _alive(run.get("pid")):
+        raise UsageError(f"run {run['run_id']} is still running (process {run['pid']}); stop it first")
     config = RunConfig.from_dict(run["config"])
+    stored = {**config.to_dict(), **config.budget.to_dict()}
+    for key, value in (given or {}).items():
+        if key in stored and stored[key] != value:
+            flag = "--" + key.replace("_", "-")
+            field = "budget" if key in config.budget.to_dict() else key
+            raise UsageError(f"--resume {run['run_id']}: {flag} {excerpt(value)} differs from the run's {excerpt(stored[key])} "
+                             f"(field '{field}'); a resumed run keeps what it began with: drop the flag, or start a new run")
     return execute(config, argv=argv, quiet=quiet, resume_from=run_dir)
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is not running
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

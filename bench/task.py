@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +40,10 @@ class CnnTask:
         initial_epoch: int = 0,
         callbacks: Sequence[Any] = (),
         guard: BudgetGuard | None = None,
+        epoch_hook: Callable[[], None] | None = None,
     ) -> TrainingProgress:
         return fit(
             model, self.data, progress=progress, epochs=epochs, initial_epoch=initial_epoch,
             batch_size=int(resolved(params)["batch_size"]), callbacks=callbacks, guard=guard, patience=self.patience,
+            epoch_hook=epoch_hook,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,14 +75,17 @@ def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, pat
 
         def _keep(self, epoch: int, logs: dict) -> None:
             loss = float(logs.get("loss", math.nan))
+            acc = float(logs.get("val_accuracy", math.nan))
             if guard is not None:
                 guard.count_epoch()
-            if not math.isfinite(loss):
-                raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
-            acc = float(logs.get("val_accuracy", math.nan))
+            # Every epoch that ran is recorded, the one that broke included: the budget was charged for it.
             progress.val_accuracy.append(acc)
             progress.val_loss.append(float(logs.get("val_loss", math.nan)))
             progress.epoch_numbers.append(epoch)
+            if not math.isfinite(loss):
+                raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
+            if not math.isfinite(acc):
+                raise TrialFailed(f"validation accuracy became {acc} at epoch {epoch + 1}")
             if progress.best_index is None or acc > progress.val_accuracy[progress.best_index]:
                 progress.best_index = len(progress.val_accuracy) - 1
                 progress.best_weights = self.model.get_weights()
@@ -93,8 +96,9 @@ def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, pat
     return EpochKeeper()
 
 
-def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
-    """Last callback: ends training when the shared epoch or time budget runs out."""
+def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard, epoch_hook: Callable[[], None] | None = None) -> Any:
+    """Last callback: ends training when the shared epoch or time budget runs out; then `epoch_hook` (after every
+    other callback of the epoch, so a backend's checkpoint written at this epoch's end is on disk by then)."""
 
     class BudgetStop(_callback_base()):  # type: ignore[misc]
         async_safe = True  # reads a clock and sets a flag; lets Keras dispatch batch ends without a sync
@@ -114,6 +118,8 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             with counted_as_callback(progress):
                 self._check_epoch()
+                if epoch_hook is not None:
+                    epoch_hook()
 
         def _check_epoch(self) -> None:
             reason = guard.exhausted()
@@ -138,11 +144,12 @@ def fit(
     callbacks: Sequence[Any] = (),
     guard: BudgetGuard | None = None,
     patience: int | None = None,
+    epoch_hook: Callable[[], None] | None = None,
 ) -> TrainingProgress:
     """Train, then restore the weights of the best validation epoch."""
     chain = [make_epoch_keeper(progress, guard, patience), *callbacks]
     if guard is not None:
-        chain.append(make_budget_stop(progress, guard))
+        chain.append(make_budget_stop(progress, guard, epoch_hook))
     started = time.perf_counter()
     try:
         model.fit(

@@ -12,6 +12,7 @@ from search_space.params import (
     IntParam,
     Param,
     SpaceError,
+    excerpt,
 )
 from search_space.space import SearchSpace
 
@@ -31,7 +32,7 @@ def resolve_space(name_or_path: str) -> SearchSpace:
     path = Path(name_or_path)
     if not path.exists():
         raise SpaceError(
-            f"space '{name_or_path}' is neither a file nor a shipped space; shipped: {', '.join(shipped)}"
+            f"space {excerpt(name_or_path, 120)} is neither a file nor a shipped space; shipped: {', '.join(shipped)}"
         )
     return load_space(path)
 

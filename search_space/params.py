@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Union
 
 Scalar = Union[None, bool, int, float, str]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+MAX_NAME_CHARS = 100
+EXCERPT_CHARS = 60
+_EXCERPT = reprlib.Repr()
+for _key, _value in {"maxlevel": 2, "maxtuple": 4, "maxlist": 4, "maxdict": 4, "maxset": 4, "maxstring": 40, "maxlong": 40, "maxother": 40}.items():
+    setattr(_EXCERPT, _key, _value)
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A short repr of a user's value for an error message: never more than about `limit` characters, however big it is."""
+    text = _EXCERPT.repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
 
 
 class SpaceError(ValueError):
@@ -21,7 +35,7 @@ class SpaceError(ValueError):
 
 
 def _fail(name: str, rule: str) -> SpaceError:
-    return SpaceError(f"parameter '{name}': {rule}")
+    return SpaceError(f"parameter {excerpt(name)}: {rule}")
 
 
 def is_scalar(value: object) -> bool:
@@ -52,11 +66,11 @@ class Condition:
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(self.values))
         if not isinstance(self.parent, str) or not self.parent:
-            raise SpaceError(f"condition: `parent` must be a parameter name, but got {self.parent!r}")
+            raise SpaceError(f"condition: `parent` must be a parameter name, but got {excerpt(self.parent)}")
         if not self.values:
-            raise SpaceError(f"condition on '{self.parent}': `in` must list at least one value")
+            raise SpaceError(f"condition on {excerpt(self.parent)}: `in` must list at least one value")
         if not all(is_scalar(v) for v in self.values):
-            raise SpaceError(f"condition on '{self.parent}': values must be scalars, but got {self.values!r}")
+            raise SpaceError(f"condition on {excerpt(self.parent)}: values must be scalars, but got {excerpt(self.values)}")
 
     def holds(self, parent_value: Scalar) -> bool:
         return scalar_key(parent_value) in {scalar_key(v) for v in self.values}
@@ -73,9 +87,11 @@ class Param:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise SpaceError(
-                f"parameter {self.name!r}: name must start with a letter or '_' and hold only "
+                f"parameter {excerpt(self.name)}: name must start with a letter or '_' and hold only "
                 "letters, digits, '_', '.', '-'"
             )
+        if len(self.name) > MAX_NAME_CHARS:
+            raise SpaceError(f"parameter {excerpt(self.name)}: name has {len(self.name)} characters; at most {MAX_NAME_CHARS} are allowed")
 
     def contains(self, value: object) -> bool:
         """Whether `value` lies in this parameter's domain."""
@@ -110,21 +126,21 @@ class IntParam(Param):
         n = self.name
         for key in ("low", "high", "step"):
             if not _is_int(getattr(self, key)):
-                raise _fail(n, f"`{key}` must be an integer, but got {getattr(self, key)!r}")
+                raise _fail(n, f"`{key}` must be an integer, but got {excerpt(getattr(self, key))}")
         if not isinstance(self.log, bool):
-            raise _fail(n, f"`log` must be true or false, but got {self.log!r}")
+            raise _fail(n, f"`log` must be true or false, but got {excerpt(self.log)}")
         if self.low > self.high:
-            raise _fail(n, f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+            raise _fail(n, f"`low <= high` must hold, but got (low={excerpt(self.low)}, high={excerpt(self.high)})")
         if self.step < 1:
-            raise _fail(n, f"`step >= 1` must hold, but got step={self.step}")
+            raise _fail(n, f"`step >= 1` must hold, but got step={excerpt(self.step)}")
         if (self.high - self.low) % self.step:
             raise _fail(
                 n,
-                f"step {self.step} does not fit the range: high - low = {self.high - self.low} "
-                f"is not a multiple of it (low={self.low}, high={self.high})",
+                f"step {excerpt(self.step)} does not fit the range: high - low = {excerpt(self.high - self.low)} "
+                f"is not a multiple of it (low={excerpt(self.low)}, high={excerpt(self.high)})",
             )
         if self.log and self.low <= 0:
-            raise _fail(n, f"log scale needs `low > 0`, but got low={self.low}")
+            raise _fail(n, f"log scale needs `low > 0`, but got low={excerpt(self.low)}")
 
     def contains(self, value: object) -> bool:
         return _is_int(value) and self.low <= value <= self.high and (value - self.low) % self.step == 0  # type: ignore[operator]
@@ -152,24 +168,24 @@ class FloatParam(Param):
         for key in ("low", "high"):
             value = getattr(self, key)
             if not _is_number(value) or not math.isfinite(value):
-                raise _fail(n, f"`{key}` must be a finite number, but got {value!r}")
+                raise _fail(n, f"`{key}` must be a finite number, but got {excerpt(value)}")
             object.__setattr__(self, key, float(value))
         if not isinstance(self.log, bool):
-            raise _fail(n, f"`log` must be true or false, but got {self.log!r}")
+            raise _fail(n, f"`log` must be true or false, but got {excerpt(self.log)}")
         if self.low > self.high:
-            raise _fail(n, f"`low <= high` must hold, but got (low={self.low}, high={self.high})")
+            raise _fail(n, f"`low <= high` must hold, but got (low={excerpt(self.low)}, high={excerpt(self.high)})")
         if self.log and self.low <= 0:
-            raise _fail(n, f"log scale needs `low > 0`, but got low={self.low}")
+            raise _fail(n, f"log scale needs `low > 0`, but got low={excerpt(self.low)}")
         if self.step is not None:
             if not _is_number(self.step) or not self.step > 0:
-                raise _fail(n, f"`step > 0` must hold, but got step={self.step!r}")
+                raise _fail(n, f"`step > 0` must hold, but got step={excerpt(self.step)}")
             object.__setattr__(self, "step", float(self.step))
             span = Decimal(repr(self.high)) - Decimal(repr(self.low))
             if span % Decimal(repr(self.step)) != 0:
                 raise _fail(
                     n,
-                    f"step {self.step} does not fit the range: high - low = {span} is not a multiple "
-                    f"of it (low={self.low}, high={self.high})",
+                    f"step {excerpt(self.step)} does not fit the range: high - low = {span} is not a multiple "
+                    f"of it (low={excerpt(self.low)}, high={excerpt(self.high)})",
                 )
 
     def _decimals(self) -> int:
@@ -211,17 +227,17 @@ class CategoricalParam(Param):
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.choices, (str, bytes)) or not hasattr(self.choices, "__iter__"):
-            raise _fail(self.name, f"`choices` must be a list, but got {self.choices!r}")
+            raise _fail(self.name, f"`choices` must be a list, but got {excerpt(self.choices)}")
         object.__setattr__(self, "choices", tuple(self.choices))
         if not self.choices:
             raise _fail(self.name, "`choices` must not be empty")
         bad = [c for c in self.choices if not is_scalar(c)]
         if bad:
-            raise _fail(self.name, f"choices must be null, bool, int, float or str, but got {bad[0]!r}")
+            raise _fail(self.name, f"choices must be null, bool, int, float or str, but got {excerpt(bad[0])}")
         seen: set[tuple[str, Scalar]] = set()
         for choice in self.choices:
             if scalar_key(choice) in seen:
-                raise _fail(self.name, f"duplicate choice {choice!r}")
+                raise _fail(self.name, f"duplicate choice {excerpt(choice)}")
             seen.add(scalar_key(choice))
 
     def contains(self, value: object) -> bool:
@@ -257,7 +273,7 @@ class FixedParam(Param):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not is_scalar(self.value):
-            raise _fail(self.name, f"fixed `value` must be null, bool, int, float or str, but got {self.value!r}")
+            raise _fail(self.name, f"fixed `value` must be null, bool, int, float or str, but got {excerpt(self.value)}")
 
     def contains(self, value: object) -> bool:
         return is_scalar(value) and scalar_key(value) == scalar_key(self.value)  # type: ignore[arg-type]

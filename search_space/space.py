@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from search_space.params import Param, SpaceError
+from search_space.params import Param, SpaceError, excerpt
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SearchSpace:
             elif active:
                 value = config[param.name]
                 if not param.contains(value):
-                    problems.append(f"'{param.name}'={value!r} lies outside its domain")
+                    problems.append(f"'{param.name}'={excerpt(value)} lies outside its domain")
                 assigned[param.name] = value
         problems += [f"'{k}' is not a parameter of this space" for k in config if k not in self]
         return problems
@@ -82,7 +82,7 @@ def _check(params: Iterable[Param]) -> list[str]:
     by_name: dict[str, Param] = {}
     for param in params:
         if not isinstance(param, Param):
-            problems.append(f"{param!r} is not a parameter")
+            problems.append(f"{excerpt(param)} is not a parameter")
         elif param.name in by_name:
             problems.append(f"parameter '{param.name}': duplicate name")
         else:
@@ -100,8 +100,8 @@ def _check(params: Iterable[Param]) -> list[str]:
             impossible = [v for v in cond.values if not parent.contains(v)]
             if impossible:
                 problems.append(
-                    f"parameter '{param.name}': condition on '{cond.parent}' in {list(cond.values)!r}, "
-                    f"but '{cond.parent}' can never take {impossible[0]!r}"
+                    f"parameter '{param.name}': condition on '{cond.parent}' in {excerpt(list(cond.values))}, "
+                    f"but '{cond.parent}' can never take {excerpt(impossible[0])}"
                 )
     problems += _cycles(by_name)
     return problems
