@@ -116,7 +116,7 @@ def resident_bytes() -> int:
 
 
 def peak_resident_bytes() -> int:
-    """The highest resident memory this process has had (Linux and macOS report it; 0 where unknown)."""
+    """The highest resident memory this process has had, as the kernel reports it (getrusage's ru_maxrss)."""
     import resource
     import sys
 

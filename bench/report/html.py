@@ -12,12 +12,16 @@ GUIDE = """
 <p><b>How to read this report.</b> Each row of the summary is one backend and algorithm, run once per seed under the
 same task and budget. <i>Best val acc</i> is the validation accuracy of the best trial of each run (the statistic every
 backend optimised); <i>test acc of selected</i> is the held-out test accuracy of that selected configuration, never seen by
-any tuner. Brackets are 95% bootstrap intervals of the mean over seeds; with few seeds they are wide, and a single seed has
-none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
+any tuner. Brackets are intervals over seeds, named in the column beside them: below 5 seeds the range (min–max) of the
+values seen, since a bootstrap of so few values cannot reach outside them; from 5 seeds a 95% BCa bootstrap interval of the
+mean, with n. A single seed has none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
 (Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
 p&lt;0.05. <i>Overhead/trial</i> is wall time outside training and test evaluation: the backend's sampling, storage and
-checkpointing plus tunebench's own bookkeeping. Disk is the size of the backend's own folder (Optuna's journal file,
-KerasTuner's checkpoints).</p>
+checkpointing plus tunebench's own bookkeeping. Disk is what <code>du</code> reports for the backend's own folder (Optuna's
+journal file, KerasTuner's checkpoints and trial files), sampled at every epoch end and after each trial's writes; the peak is
+the largest sample. Memory is the process's peak resident memory and the growth of resident memory per trial (a fitted
+slope); both are costs of the whole stack (TensorFlow included), paid the same way by every backend.
+Best-so-far plots draw each seed thinly and the mean over seeds only where every seed already has a complete trial.</p>
 """
 
 

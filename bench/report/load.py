@@ -58,6 +58,17 @@ def label_of(run: dict[str, Any]) -> str:
     return label
 
 
+def memory_growth_per_trial(trials: list[dict[str, Any]]) -> float | None:
+    """Least-squares slope of resident memory against trial number (bytes per trial); None below 3 measured trials."""
+    from scipy import stats
+
+    points = [(t["number"], t["memory_rss_bytes"]) for t in trials if t.get("memory_rss_bytes")]
+    if len(points) < 3 or len({n for n, _ in points}) < 3:
+        return None
+    numbers, rss = zip(*points)
+    return float(stats.linregress(numbers, rss).slope)
+
+
 def _best_so_far(values: pd.Series) -> pd.Series:
     return values.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
 
@@ -90,6 +101,8 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             "overhead_seconds": sum(t["overhead_seconds"] for t in trials),
             "overhead_per_trial": (sum(t["overhead_seconds"] for t in trials) / len(trials)) if trials else None,
             "disk_peak": run.get("disk_bytes_peak"), "disk_final": run.get("disk_bytes_final"),
+            "disk_apparent_final": run.get("disk_apparent_bytes_final"),
+            "memory_peak": run.get("memory_peak_bytes"), "memory_growth_per_trial": memory_growth_per_trial(trials),
             "budget_trials": budget.get("trials"), "budget_epochs": budget.get("epoch_budget"),
             "budget_seconds": budget.get("time_budget"), "max_epochs": budget.get("max_epochs"),
             "folder": str(run_dir),
@@ -103,7 +116,8 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
                 "any_val_accuracy": t.get("val_accuracy"), "test_accuracy": t.get("test_accuracy"),
                 "finished_at_seconds": t["finished_at_seconds"], "cumulative_epochs": cumulative_epochs,
                 "epochs_run": t["epochs_run"], "train_seconds": t["train_seconds"], "overhead_seconds": t["overhead_seconds"],
-                "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "params": t["params"],
+                "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "memory_rss_bytes": t.get("memory_rss_bytes"),
+                "params": t["params"],
                 "val_accuracy_per_epoch": t.get("val_accuracy_per_epoch", []), "error": t.get("error"),
             })
     runs = pd.DataFrame(run_rows).sort_values(["label", "seed", "run_id"], kind="stable").reset_index(drop=True)

@@ -31,7 +31,11 @@ def save(fig: Any, out_dir: Path, name: str) -> list[Path]:
 
 
 def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.DataFrame:
-    """Each run's best-so-far validation accuracy evaluated on one grid of `x`, for bands over seeds."""
+    """Each run's best-so-far validation accuracy on one grid of `x` shared by all runs.
+
+    A run has a value from its first complete trial on, and keeps its last value to the end of the axis (its search
+    ended there); before its first complete trial it has none, and no row.
+    """
     done = trials.dropna(subset=["best_so_far"])
     if done.empty:
         return pd.DataFrame(columns=["label", "run_id", x, "best_so_far"])
@@ -40,21 +44,65 @@ def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.Da
     for (label, run_id), group in trials.groupby(["label", "run_id"], sort=True):
         xs, ys = group[x].to_numpy(float), group["best_so_far"].to_numpy(float)
         for g in grid:
-            seen = ys[xs <= g]
-            seen = seen[~np.isnan(seen)]
+            seen = ys[(xs <= g) & ~np.isnan(ys)]
             if len(seen):
                 rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen.max()})
     return pd.DataFrame(rows)
 
 
-def _lineplot(data: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str) -> list[Path]:
+def mean_where_every_seed_has_a_value(curves: pd.DataFrame, trials: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Per label and grid point: mean and interval over seeds, only where every run of the label has a value.
+
+    Each run's curve never goes down, so neither does a mean over a fixed set of runs.
+    """
+    from bench.report.stats import seed_interval
+
+    runs_per_label = trials.groupby("label")["run_id"].nunique()
+    rows = []
+    for (label, point), group in curves.groupby(["label", x], sort=True):
+        if group["run_id"].nunique() < runs_per_label[label]:
+            continue
+        interval = seed_interval(group["best_so_far"].to_numpy(float))
+        rows.append({"label": label, x: point, "mean": float(group["best_so_far"].mean()), "low": interval.low,
+                     "high": interval.high, "interval": interval.kind, "seeds": int(runs_per_label[label])})
+    return pd.DataFrame(rows, columns=["label", x, "mean", "low", "high", "interval", "seeds"])
+
+
+def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str) -> list[Path]:
+    """Thin lines: each seed. Thick line and band: mean and interval over seeds, where every seed has a value."""
+    plt = _plt()
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    curves = best_so_far_on_grid(trials, x) if not trials.empty else pd.DataFrame()
+    notes = []
+    if not curves.empty:
+        means = mean_where_every_seed_has_a_value(curves, trials, x)
+        palette = dict(zip(sorted(trials["label"].unique()), sns.color_palette(n_colors=trials["label"].nunique())))
+        for (label, _run), run_curve in curves.groupby(["label", "run_id"], sort=True):
+            ax.plot(run_curve[x], run_curve["best_so_far"], color=palette[label], alpha=0.3, linewidth=0.8, drawstyle="steps-post")
+        for label, band in means.groupby("label", sort=True):
+            ax.plot(band[x], band["mean"], color=palette[label], linewidth=2.2, drawstyle="steps-post", label=label)
+            if band["low"].notna().any():
+                ax.fill_between(band[x], band["low"], band["high"], color=palette[label], alpha=0.15, step="post")
+            notes.append(f"{label}: {band['interval'].iloc[-1]}")
+        if not means.empty:
+            ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel=xlabel, ylabel="best validation accuracy so far")
+    ax.set_title(title + "\nthin: each seed; thick: mean where every seed has a value; band: " + ("; ".join(notes) or "-"), fontsize=8)
+    return save(fig, out_dir, name)
+
+
+def _memory_plot(trials: pd.DataFrame, out_dir: Path) -> list[Path]:
     import seaborn as sns
 
     fig, ax = _plt().subplots(figsize=(7, 4.2))
-    if not data.empty:
-        sns.lineplot(data=data, x=x, y="best_so_far", hue="label", errorbar=("ci", 95), n_boot=500, seed=0, ax=ax)
-    ax.set(xlabel=xlabel, ylabel="best validation accuracy so far", title=title)
-    return save(fig, out_dir, name)
+    measured = trials[trials["memory_rss_bytes"].fillna(0) > 0] if "memory_rss_bytes" in trials else pd.DataFrame()
+    if not measured.empty:
+        sns.lineplot(data=measured.assign(mib=measured["memory_rss_bytes"] / 2**20), x="number", y="mib", hue="label",
+                     units="run_id", estimator=None, ax=ax, alpha=0.7)
+    ax.set(xlabel="trial number", ylabel="resident memory at trial end (MiB)", title="Process memory over trials (each seed a line)")
+    return save(fig, out_dir, "memory_growth")
 
 
 def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = None) -> dict[str, list[Path]]:
@@ -64,10 +112,11 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
     plt = _plt()
     runs, trials = runset.runs, runset.trials
     files: dict[str, list[Path]] = {}
-    files["best_vs_time"] = _lineplot(best_so_far_on_grid(trials, "finished_at_seconds"), "finished_at_seconds",
-                                      "wall time (s)", "Best-so-far accuracy against wall time (95% CI over seeds)", out_dir, "best_vs_time")
-    files["best_vs_epochs"] = _lineplot(best_so_far_on_grid(trials, "cumulative_epochs"), "cumulative_epochs",
-                                        "epochs spent", "Best-so-far accuracy against epochs (95% CI over seeds)", out_dir, "best_vs_epochs")
+    files["best_vs_time"] = _best_so_far_plot(trials, "finished_at_seconds", "wall time (s)", "Best-so-far accuracy against wall time",
+                                              out_dir, "best_vs_time")
+    files["best_vs_epochs"] = _best_so_far_plot(trials, "cumulative_epochs", "epochs spent", "Best-so-far accuracy against epochs",
+                                                out_dir, "best_vs_epochs")
+    files["memory_growth"] = _memory_plot(trials, out_dir)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_val_accuracy", "test_accuracy"], var_name="split", value_name="accuracy")

@@ -11,18 +11,36 @@ import pandas as pd
 ALPHA = 0.05
 
 
-def bootstrap_interval(values: np.ndarray | list[float], *, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean over seeds; NaN when fewer than two values."""
+MIN_SEEDS_FOR_BOOTSTRAP = 5  # below this a bootstrap cannot reach outside the few values seen: show their range instead
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval over seeds and what it is (`kind`, printed next to it)."""
+
+    low: float
+    high: float
+    kind: str
+
+
+def seed_interval(values: np.ndarray | list[float] | pd.Series, *, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Below MIN_SEEDS_FOR_BOOTSTRAP values: their min–max. From there: a BCa bootstrap interval of the mean."""
     from scipy import stats
 
     data = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
-    if len(data) < 2:
-        return (float("nan"), float("nan"))
-    if np.all(data == data[0]):
-        return (float(data[0]), float(data[0]))
-    result = stats.bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=2000, method="percentile",
+    n = len(data)
+    if n == 0:
+        return Interval(float("nan"), float("nan"), "no values")
+    if n == 1:
+        return Interval(float("nan"), float("nan"), "one seed: no interval")
+    if n < MIN_SEEDS_FOR_BOOTSTRAP or np.all(data == data[0]):
+        return Interval(float(data.min()), float(data.max()), f"min–max over {n} seeds")
+    result = stats.bootstrap((data,), np.mean, confidence_level=confidence, n_resamples=4000, method="BCa",
                              random_state=np.random.default_rng(seed))
-    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if not (np.isfinite(low) and np.isfinite(high)):  # BCa undefined (e.g. a jackknife with no spread): say so
+        return Interval(float(data.min()), float(data.max()), f"min–max over {n} seeds (BCa undefined)")
+    return Interval(low, high, f"{confidence:.0%} BCa bootstrap of the mean, n={n}")
 
 
 def min_seeds_for_wilcoxon(alpha: float = ALPHA) -> int:

@@ -1,4 +1,4 @@
-"""The comparison table: one row per backend/algorithm, means and bootstrap intervals over seeds."""
+"""The comparison table: one row per backend/algorithm, means and intervals over seeds (min–max below 5 seeds, BCa from 5)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.progress import human_bytes
-from bench.report.stats import bootstrap_interval
+from bench.report.stats import seed_interval
 
 
 def time_to_target(trials: pd.DataFrame, target: float | None) -> pd.Series:
@@ -47,13 +47,15 @@ def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | N
     for label, group in runs.groupby("label", sort=True):
         val = group["best_val_accuracy"].astype(float).to_numpy()
         test = group["test_accuracy"].astype(float).to_numpy()
-        val_low, val_high = bootstrap_interval(val)
-        test_low, test_high = bootstrap_interval(test)
+        val_interval, test_interval = seed_interval(val), seed_interval(test)
+        val_low, val_high = val_interval.low, val_interval.high
+        test_low, test_high = test_interval.low, test_interval.high
         reached = ttt.reindex(group["run_id"]) if target is not None else pd.Series(dtype=float)
         rows.append({
             "label": label, "seeds": len(group),
             "best_val_mean": float(np.nanmean(val)) if len(val) else float("nan"), "best_val_low": val_low, "best_val_high": val_high,
             "test_mean": float(np.nanmean(test)) if np.isfinite(test).any() else float("nan"), "test_low": test_low, "test_high": test_high,
+            "interval": val_interval.kind,
             "wall_seconds_mean": float(group["wall_seconds"].mean()),
             "time_to_target_mean": float(reached.mean()) if target is not None and reached.notna().any() else float("nan"),
             "target_reached": f"{int(reached.notna().sum())}/{len(group)}" if target is not None else "-",
@@ -62,6 +64,8 @@ def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | N
             "overhead_per_trial_mean": float(group["overhead_per_trial"].astype(float).mean()),
             "disk_peak_mean": float(group["disk_peak"].mean()), "disk_peak_max": int(group["disk_peak"].max()),
             "disk_final_mean": float(group["disk_final"].mean()),
+            "memory_peak_mean": float(group["memory_peak"].astype(float).mean()),
+            "memory_growth_per_trial_mean": float(group["memory_growth_per_trial"].astype(float).mean()),
             "budget": budget_text(group),
         })
     table = pd.DataFrame(rows)
@@ -79,8 +83,9 @@ def display_table(summary: pd.DataFrame, *, target: float | None) -> pd.DataFram
         "rank": summary["rank"],
         "backend/algorithm": summary["label"],
         "seeds": summary["seeds"],
-        "best val acc (95% CI)": [_fmt_interval(r.best_val_mean, r.best_val_low, r.best_val_high) for r in summary.itertuples()],
-        "test acc of selected (95% CI)": [_fmt_interval(r.test_mean, r.test_low, r.test_high) for r in summary.itertuples()],
+        "best val acc [interval]": [_fmt_interval(r.best_val_mean, r.best_val_low, r.best_val_high) for r in summary.itertuples()],
+        "test acc of selected [interval]": [_fmt_interval(r.test_mean, r.test_low, r.test_high) for r in summary.itertuples()],
+        "interval over seeds": summary["interval"],
         "wall time (s)": summary["wall_seconds_mean"].map(lambda v: f"{v:.1f}"),
         f"time to {target} (s)" if target is not None else "time to target": [
             (f"{r.time_to_target_mean:.1f} ({r.target_reached})" if not math.isnan(r.time_to_target_mean) else f"- ({r.target_reached})")
@@ -90,6 +95,8 @@ def display_table(summary: pd.DataFrame, *, target: float | None) -> pd.DataFram
         "overhead/trial (s)": summary["overhead_per_trial_mean"].map(lambda v: f"{v:.3f}"),
         "disk peak": summary["disk_peak_mean"].map(human_bytes),
         "disk final": summary["disk_final_mean"].map(human_bytes),
+        "memory peak": summary["memory_peak_mean"].map(lambda v: "-" if math.isnan(v) else human_bytes(v)),
+        "memory growth/trial": summary["memory_growth_per_trial_mean"].map(lambda v: "-" if math.isnan(v) else human_bytes(v)),
         "budget spent/given": summary["budget"],
     })
     return out

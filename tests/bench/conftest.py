@@ -1,4 +1,4 @@
-"""Run the real `bench run` machinery in-process (TensorFlow is imported once per test session)."""
+"""Run the real `bench run` machinery in-process (TensorFlow is imported once per test session); every run's invariants are checked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backends.conformance import read_trials, run_in_process  # noqa: F401 - read_trials is shared with the tests here
+from backends.conformance import check_run_invariants, read_trials, run_in_process  # noqa: F401 - read_trials is shared with the tests here
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TINY = str(DATA / "tiny_space.yaml")
@@ -16,6 +16,8 @@ TINY = str(DATA / "tiny_space.yaml")
 @pytest.fixture
 def run_bench(tmp_path):
     def run(*, backend: str = "optuna", space: str = TINY, **kwargs: Any) -> dict[str, Any]:
-        return run_in_process(tmp_path / "results", backend=backend, space=space, **kwargs)
+        result = run_in_process(tmp_path / "results", backend=backend, space=space, **kwargs)
+        check_run_invariants(result)
+        return result
 
     return run

@@ -39,11 +39,13 @@ def test_check_prints_one_line_per_problem_and_exits_2(tmp_path):
         "parameters:\n"
         "- {name: a, type: int, low: 5, high: 1}\n"
         "- {name: b, type: categorical, choices: [1, 1]}\n"
-        "- {name: c, type: float, low: 0.0, high: 1.0, when: {parent: nope, in: [1]}}\n",
+        "- {name: c, type: float, low: 0.0, high: 1.0, when: {parent: nope, in: [1]}}\n"
+        "- {name: d, type: float, low: 0.0, high: 1.0, when: {parent: a, in: [1]}}\n",
     )
-    assert len(lines) == 2, lines  # per-parameter problems are reported before space-level ones
+    assert len(lines) == 3, lines  # per-parameter problems first, then the space-level ones among the readable parameters
     assert "parameter 'a': `low <= high` must hold" in lines[0] and "Traceback" not in stderr
     assert "parameter 'b': duplicate choice 1" in lines[1]
+    assert "parameter 'c': condition on unknown parent 'nope'" in lines[2]  # 'd' names 'a', which is broken already: not repeated
 
 
 def test_check_reports_backend_refusals(tmp_path):
@@ -57,3 +59,25 @@ def test_check_reports_backend_refusals(tmp_path):
 def test_invalid_yaml_is_one_line(tmp_path):
     lines, _ = check_refuses(tmp_path / "broken.yaml", "parameters: [ {name: a\n")
     assert len(lines) == 1 and "not valid YAML" in lines[0]
+
+
+def test_yaml_aliases_that_would_expand_to_millions_of_values_are_refused_in_one_short_line(tmp_path):
+    anchors = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcde", "bcdef"):
+        anchors.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    text = "\n".join(anchors) + "\nparameters:\n- {name: p, type: categorical, choices: *f}\n"
+    assert len(text) < 1024  # a 1 KB file that expands to a million values
+    lines, stderr = check_refuses(tmp_path / "bomb.yaml", text)
+    assert len(lines) == 1 and len(stderr) < 400, stderr[:400]
+    assert "aliases" in lines[0] and "100,000 values" in lines[0]
+
+
+def test_a_huge_bad_value_is_quoted_as_a_short_excerpt(tmp_path):
+    long_name = "n" * 30_000
+    lines, stderr = check_refuses(tmp_path / "long.yaml", f"parameters:\n- {{name: {long_name}, type: int, low: 1, high: 2}}\n")
+    assert len(lines) == 1 and len(stderr) < 400, stderr[:400]
+    assert "name has 30000 characters; at most 100" in lines[0]
+    big_list = "[" + ", ".join(["[1, 2]"] * 20_000) + "]"
+    lines, stderr = check_refuses(tmp_path / "big.yaml", f"parameters:\n- {{name: c, type: categorical, choices: {big_list}}}\n")
+    assert len(lines) == 1 and len(stderr) < 400, stderr[:400]
+    assert "choices must be null, bool, int, float or str, but got [1, 2]" in lines[0]
