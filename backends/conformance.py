@@ -174,8 +174,10 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
         assert spent["epochs"] <= budget["epoch_budget"]
     if budget["trials"] is not None:
         assert spent["trials"] <= budget["trials"]
-    if stored_run["status"] == "complete" and stored_run["work_dir"]:
-        work_dir = Path(stored_run["work_dir"])
+    work_dir = Path(stored_run["work_dir"])
+    if stored_run["status"] == "complete" and not work_dir.exists():  # a backend that writes nothing (the test plugin)
+        assert stored_run["disk_bytes_final"] == stored_run["disk_apparent_bytes_final"] == stored_run["disk_bytes_peak"] == 0
+    elif stored_run["status"] == "complete":
         assert stored_run["disk_bytes_final"] == du_bytes(work_dir)
         assert stored_run["disk_apparent_bytes_final"] == du_bytes(work_dir, apparent=True)
         assert all(t["disk_bytes"] <= stored_run["disk_bytes_peak"] for t in trials)
@@ -195,6 +197,7 @@ class BackendConformance:
     budget_cases: ClassVar[tuple[tuple[str | None, str | None], ...]] = ((None, None),)  # (algorithm, pruner)
     failure_algorithm: ClassVar[str | None] = None
     seeded: ClassVar[bool] = True  # another seed draws other params (False for deterministic backends)
+    writes_to_disk: ClassVar[bool] = True  # the backend keeps a storage or checkpoints in its folder
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "algorithm" in metafunc.fixturenames:
@@ -230,7 +233,7 @@ class BackendConformance:
             assert trial["best_epoch"] == trial["val_accuracy_per_epoch"].index(trial["val_accuracy"]) + 1
             assert trial["train_seconds"] > 0 and trial["overhead_seconds"] >= 0
             assert 0 < trial["callback_seconds"] < trial["fit_seconds"]
-            assert trial["disk_bytes"] > 0 and trial["memory_rss_bytes"] > 50 * 2**20
+            assert (trial["disk_bytes"] > 0) == self.writes_to_disk and trial["memory_rss_bytes"] > 50 * 2**20
         assert run["budget_spent"]["trials"] == 2 and run["budget_spent"]["epochs"] == 4
         # In-process: the kernel's own peak for this process, read here, bounds the recorded one (the kernel's counters lag
         # the live RSS by a few pages, hence the slack on the trials' readings).
@@ -275,7 +278,9 @@ class BackendConformance:
             else:
                 assert trial["state"] == "complete", trial
                 outcomes.add("complete")
-        assert outcomes == {"build", "nan", "complete"}, "the failing space must exercise both failures and a success"
+        assert outcomes & {"build", "nan"}, "no trial failed: the failing space did not fail"
+        if self.seeded:  # a searching backend meets both failures and a success in four trials of this 2x2 space
+            assert outcomes == {"build", "nan", "complete"}, outcomes
         failed = sum(t["state"] == "failed" for t in trials)
         assert run["trials_by_state"] == {"complete": 4 - failed, "pruned": 0, "failed": failed}
 

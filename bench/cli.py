@@ -49,9 +49,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         if args.run_id:
             raise UsageError("--resume and --run-id do not go together: a resumed run keeps its id")
         path = Path(args.resume)
-        if not path.is_dir():
+        if not _is_dir(path):
             path = Path(args.results_dir) / args.resume
-        if not path.is_dir():
+        if not _is_dir(path):
             raise UsageError(f"--resume {excerpt(args.resume)}: no run folder at {excerpt(str(path), 120)}")
         run = resume(path, argv=argv, quiet=args.quiet, given=given_fields(args))
     else:
@@ -60,6 +60,13 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         trials, _ = RunFolder(Path(run["folder"])).read_trials()
         print_summary(run, trials)
     return 130 if run["status"] == "interrupted" else 0
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name too long for the file system
+        return False
 
 
 def cmd_space(args: argparse.Namespace) -> int:

@@ -168,7 +168,11 @@ def load_dataset(
 
     if data_dir is not None:
         folder = Path(data_dir)
-        if not folder.is_dir():
+        try:
+            is_folder = folder.is_dir()
+        except OSError:  # e.g. a name too long for the file system
+            is_folder = False
+        if not is_folder:
             raise UsageError(f"--data-dir {excerpt(str(folder), 120)}: no such folder")
         (x_tr, y_tr, x_te, y_te), source = load_idx_folder(folder), f"IDX files in {folder}"
     elif name in LOADERS:

@@ -30,7 +30,11 @@ def resolve_space(name_or_path: str) -> SearchSpace:
     if name_or_path in shipped:
         return load_space(shipped[name_or_path])
     path = Path(name_or_path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # e.g. a name too long for the file system
+        exists = False
+    if not exists:
         raise SpaceError(
             f"space {excerpt(name_or_path, 120)} is neither a file nor a shipped space; shipped: {', '.join(shipped)}"
         )

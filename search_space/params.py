@@ -20,7 +20,7 @@ for _key, _value in {"maxlevel": 2, "maxtuple": 4, "maxlist": 4, "maxdict": 4, "
 
 def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     """A short repr of a user's value for an error message: never more than about `limit` characters, however big it is."""
-    text = _EXCERPT.repr(value)
+    text = repr(value) if isinstance(value, str) and len(value) <= limit else _EXCERPT.repr(value)
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text

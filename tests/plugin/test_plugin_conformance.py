@@ -22,3 +22,4 @@ def installed_plugin(tmp_path_factory):
 class TestFirstValuesPlugin(BackendConformance):
     backend = "first-values"
     seeded = False  # always draws the first values, whatever the seed
+    writes_to_disk = False  # no storage of its own
