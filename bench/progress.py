@@ -83,7 +83,12 @@ def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
     table.add_row("trials", f"{spent['trials']} of {given['trials'] or '∞'} ({', '.join(f'{v} {k}' for k, v in states.items())})")
     table.add_row("epochs", f"{spent['epochs']} of {given['epoch_budget'] or '∞'} (≤{given['max_epochs']} per trial)")
     table.add_row("wall time", f"{spent['seconds']:.1f} s of {given['time_budget'] or '∞'}")
-    table.add_row("disk", f"{human_bytes(run['disk_bytes_final'])} final, {human_bytes(run['disk_bytes_peak'])} peak ({run['work_dir']})")
+    table.add_row("disk", f"{human_bytes(run['disk_bytes_final'])} final, {human_bytes(run['disk_bytes_peak'])} peak, as du counts it "
+                          f"({run['work_dir']})")
+    if run.get("memory_peak_bytes"):
+        rss = [t["memory_rss_bytes"] for t in trials if t.get("memory_rss_bytes")]
+        growth = f", {human_bytes(rss[-1] - rss[0])} more after the last trial than after the first" if len(rss) > 1 else ""
+        table.add_row("memory", f"{human_bytes(run['memory_peak_bytes'])} peak resident{growth}")
     if run.get("stop_reason"):
         table.add_row("stopped by", run["stop_reason"])
     table.add_row("records", run["folder"])

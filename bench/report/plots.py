@@ -82,14 +82,15 @@ def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out
         for (label, _run), run_curve in curves.groupby(["label", "run_id"], sort=True):
             ax.plot(run_curve[x], run_curve["best_so_far"], color=palette[label], alpha=0.3, linewidth=0.8, drawstyle="steps-post")
         for label, band in means.groupby("label", sort=True):
-            ax.plot(band[x], band["mean"], color=palette[label], linewidth=2.2, drawstyle="steps-post", label=label)
+            ax.plot(band[x], band["mean"], color=palette[label], linewidth=2.2, drawstyle="steps-post",
+                    label=f"{label} (band: {band['interval'].iloc[-1]})")
             if band["low"].notna().any():
                 ax.fill_between(band[x], band["low"], band["high"], color=palette[label], alpha=0.15, step="post")
-            notes.append(f"{label}: {band['interval'].iloc[-1]}")
+            notes.append(label)
         if not means.empty:
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="lower right", fontsize=7)
     ax.set(xlabel=xlabel, ylabel="best validation accuracy so far")
-    ax.set_title(title + "\nthin: each seed; thick: mean where every seed has a value; band: " + ("; ".join(notes) or "-"), fontsize=8)
+    ax.set_title(f"{title}\nthin lines: each seed; thick: the mean, drawn only where every seed has a value", fontsize=9)
     return save(fig, out_dir, name)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from bench.budget import Budget, BudgetGuard
 from bench.errors import UsageError
-from tests.bench.conftest import read_trials
+from backends.conformance import check_run_invariants
+from tests.bench.conftest import TINY, read_trials
 from tests.helpers import bench
 
 
@@ -32,6 +33,7 @@ def test_30_second_time_budget_ends_the_whole_command_within_a_few_seconds(tmp_p
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "t" / "run.json").read_text())
     assert run["stop_reason"] == "time" and 30 <= run["budget_spent"]["seconds"] < 34
+    check_run_invariants(run)
     assert elapsed < 30 + 8, f"the command ran {elapsed:.1f} s"
 
 
@@ -43,7 +45,30 @@ def test_epochs_for_trial_never_passes_the_epoch_budget():
     assert guard.exhausted() == "epochs"
 
 
-@pytest.mark.parametrize("kwargs", [{"trials": 0}, {"max_epochs": -1}, {"time_budget": 0}, {"trials": None}])
+@pytest.mark.parametrize("kwargs", [{"trials": 0}, {"max_epochs": -1}, {"time_budget": 0}, {"time_budget": float("inf")}])
 def test_bad_budgets_are_usage_errors(kwargs):
     with pytest.raises(UsageError):
         Budget(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "trials"), [({}, 10), ({"max_epochs": 3}, 10), ({"epoch_budget": 40}, None),
+                                                 ({"time_budget": 60.0}, None), ({"trials": 4, "epoch_budget": 40}, 4)])
+def test_ten_trials_only_when_no_other_limit_is_given(kwargs, trials):
+    assert Budget(**kwargs).trials == trials
+
+
+@pytest.mark.parametrize(("backend", "algorithm"), [("optuna", "tpe"), ("keras-tuner", "hyperband")])
+def test_an_epoch_budget_alone_is_the_whole_budget_from_the_command_line(tmp_path, backend, algorithm):
+    """Given only --epoch-budget, a run spends exactly that many epochs; no default trial count cuts it short."""
+    max_epochs = "1" if backend == "optuna" else "3"
+    result = bench("run", "--backend", backend, "--algorithm", algorithm, "--epoch-budget", "14", "--max-epochs", max_epochs,
+                   "--space", TINY, "--train-subset", "100", "--run-id", "e", "--results-dir", str(tmp_path), "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "e" / "run.json").read_text())
+    trials = check_run_invariants(run)
+    assert run["budget"]["trials"] is None and run["stop_reason"] == "epochs"
+    assert run["budget_spent"]["epochs"] == 14
+    if backend == "optuna":
+        assert len(trials) == 14  # more than the 10 trials that used to cap every run
+    else:
+        assert {t["epochs_run"] for t in trials} != {3}  # Hyperband's brackets ran, and kept running past one iteration

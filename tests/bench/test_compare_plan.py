@@ -48,3 +48,13 @@ def test_matrix_is_backend_algorithm_by_consecutive_seeds(algorithms, seeds, fir
 def test_bad_algorithm_specs_are_refused_by_name(algorithms, message):
     with pytest.raises(UsageError, match=message):
         plan_cells(["optuna", "keras-tuner"], algorithms, 1)
+
+
+def test_compare_forwards_no_trial_count_when_only_an_epoch_budget_is_given():
+    compare = build_parser().parse_args(["compare", "--epoch-budget", "60"])
+    argv = _run_args(compare, Cell("keras-tuner", "hyperband", None, 0), Path("/tmp/runs"))
+    assert "--trials" not in argv and argv[argv.index("--epoch-budget") + 1] == "60"
+    from bench.flags import config_from_args
+
+    run = build_parser().parse_args(argv[3:])
+    assert config_from_args(run).budget.trials is None and config_from_args(run).budget.epoch_budget == 60
