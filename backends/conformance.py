@@ -113,6 +113,22 @@ def keras_tuner_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
     return stored
 
 
+def _proc_status_bytes(key: str) -> int | None:
+    """A memory figure of this process from /proc/self/status (Linux), in bytes."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reader_keeps_time(run: dict[str, Any]) -> bool:
+    """Whether the backend's storage keeps each trial's start and end (Optuna does; KerasTuner's trial files do not)."""
+    return run["backend"] == "optuna"
+
+
 STORAGE_READERS: dict[str, Callable[[dict[str, Any]], list[StoredTrial]]] = {
     "optuna": optuna_stored_trials,
     "keras-tuner": keras_tuner_stored_trials,
@@ -140,7 +156,9 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
                 assert _same_value(value, trial["params"][name]), (trial["number"], name, value, trial["params"][name])
         if mine.params and trial["params"]:
             assert set(mine.params) & set(trial["params"]), (trial["number"], mine.params, trial["params"])
-        if mine.seconds is not None and trial["stopped_by"] != "killed":  # the backend's own clock: the trial ran inside our wall time, and trained inside its own
+        if reader_keeps_time(run) and trial["stopped_by"] != "killed":  # the backend's own clock (Optuna's datetimes)
+            # The trial ran inside our wall time, and trained inside the backend's own span of it.
+            assert mine.seconds is not None, (trial["number"], "the backend kept no start and end time")
             assert trial["train_seconds"] <= mine.seconds + 1e-3 and mine.seconds <= trial["wall_seconds"] + 0.25, (trial, mine)
     complete = [s for s in stored if s.state == "complete" and s.value is not None]
     if complete:
@@ -164,8 +182,7 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
     spent = stored_run["budget_spent"]
     assert [t["number"] for t in trials] == list(range(len(trials)))
     assert spent["epochs"] == sum(t["epochs_run"] for t in trials), "epochs charged to the budget differ from the trials' epochs"
-    assert spent["trials"] == len(trials) == sum(stored_run["trials_by_state"].values())
-    assert stored_run["trials_by_state"] == {s: sum(t["state"] == s for t in trials) for s in ("complete", "pruned", "failed")}
+    assert spent["trials"] == len(trials) == sum(stored_run["trials_by_state"].values())  # the guard's count vs the records
     for t in trials:
         assert t["epochs_run"] == len(t["val_accuracy_per_epoch"]) == len(t["val_loss_per_epoch"]), t
         assert t["wall_seconds"] + 1e-3 >= t["train_seconds"] + t["eval_seconds"], t
@@ -175,12 +192,12 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
     if budget["trials"] is not None:
         assert spent["trials"] <= budget["trials"]
     work_dir = Path(stored_run["work_dir"])
-    if stored_run["status"] == "complete" and not work_dir.exists():  # a backend that writes nothing (the test plugin)
+    finished = stored_run["status"] in ("complete", "interrupted")
+    if finished and not work_dir.exists():  # a backend that writes nothing (the test plugin)
         assert stored_run["disk_bytes_final"] == stored_run["disk_apparent_bytes_final"] == stored_run["disk_bytes_peak"] == 0
-    elif stored_run["status"] == "complete":
+    elif finished:  # `du` of the folder, now: the run's final figure is what the disk really holds
         assert stored_run["disk_bytes_final"] == du_bytes(work_dir)
         assert stored_run["disk_apparent_bytes_final"] == du_bytes(work_dir, apparent=True)
-        assert all(t["disk_bytes"] <= stored_run["disk_bytes_peak"] for t in trials)
     assert not (folder / "running_trial.json").exists() or stored_run["status"] == "running"
     reader = STORAGE_READERS.get(stored_run["backend"])
     if reader is not None:
@@ -235,13 +252,12 @@ class BackendConformance:
             assert 0 < trial["callback_seconds"] < trial["fit_seconds"]
             assert (trial["disk_bytes"] > 0) == self.writes_to_disk and trial["memory_rss_bytes"] > 50 * 2**20
         assert run["budget_spent"]["trials"] == 2 and run["budget_spent"]["epochs"] == 4
-        # In-process: the kernel's own peak for this process, read here, bounds the recorded one (the kernel's counters lag
-        # the live RSS by a few pages, hence the slack on the trials' readings).
-        import resource
-
-        kernel_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        assert 0.95 * kernel_peak <= run["memory_peak_bytes"] <= kernel_peak
-        assert all(t["memory_rss_bytes"] <= kernel_peak + 32 * 2**20 for t in trials)
+        # In-process: the kernel's high-water mark for this process (/proc/self/status, read here) bounds the recorded peak,
+        # which came from getrusage; the kernel's counters lag the live RSS by a few pages, hence the slack.
+        high_water = _proc_status_bytes("VmHWM")
+        if high_water is not None:
+            assert 0.95 * high_water <= run["memory_peak_bytes"] <= high_water + 8 * 2**20
+            assert all(t["memory_rss_bytes"] <= high_water + 32 * 2**20 for t in trials)
 
     def test_epoch_budget_of_20_is_never_exceeded(self, run_tiny: RunFn, budget_case: tuple[str | None, str | None]) -> None:
         algorithm, pruner = budget_case

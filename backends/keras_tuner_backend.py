@@ -93,7 +93,7 @@ class KerasTunerBackend(Backend):
             options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
         tuner = GuardedTuner(**options)
         if ctx.resume:
-            fail_killed_trials(tuner)
+            settle_killed_trials(tuner, harness, space)
         else:
             tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
         if guard.exhausted():
@@ -105,8 +105,10 @@ class KerasTunerBackend(Backend):
             tuner.on_search_end()
 
 
-def fail_killed_trials(tuner: Any) -> int:
-    """End as FAILED the trials a killed session left running (KerasTuner's reload queues them for a retry instead)."""
+def settle_killed_trials(tuner: Any, harness: Any, space: Any) -> int:
+    """End the trials a killed session left running (KerasTuner's reload queues them for a retry instead): each gets the
+    state tunebench recorded for it (a kill can fall between our record and KerasTuner's end_trial), or FAILED, and is
+    then recorded as failed."""
     from keras_tuner.src.engine import trial as trial_module
 
     oracle = tuner.oracle
@@ -114,8 +116,15 @@ def fail_killed_trials(tuner: Any) -> int:
     oracle._retry_queue.clear()
     oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
     for trial in stale:
-        trial.status = trial_module.TrialStatus.FAILED
-        trial.message = "killed: the process ended while this trial ran (marked failed by tunebench --resume)"
+        recorded = harness.recorded.get(str(trial.trial_id))
+        if recorded is None:  # killed before tunebench's first checkpoint of it
+            harness.record_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
+        if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
+            oracle.update_trial(trial.trial_id, {"val_accuracy": recorded["val_accuracy"]}, step=recorded.get("best_epoch") or 0)
+            trial.status = trial_module.TrialStatus.COMPLETED
+        else:
+            trial.status = trial_module.TrialStatus.FAILED
+            trial.message = "killed: the process ended while this trial ran (marked failed by tunebench --resume)"
         oracle.ongoing_trials[tuner.tuner_id] = trial
         oracle.end_trial(trial)
     if stale:

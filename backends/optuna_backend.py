@@ -74,17 +74,26 @@ def resumed_sampler(path: Path, name: str, space: SearchSpace, seed: int, trials
     try:
         with open(path, "rb") as handle:
             return pickle.load(handle)  # noqa: S301 - tunebench's own file in the run folder
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+    except Exception:  # noqa: BLE001 - missing, cut off, or from another Optuna version: fall back to a fresh stream
         return make_sampler(name, space, (seed + 1_000_003 * (trials_before + 1)) % 2**32)
 
 
-def fail_running_trials(study: Any, storage: Any) -> int:
-    """Trials a killed session left RUNNING in the storage are failed (journal storage has no heartbeat to do it)."""
+def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchSpace) -> int:
+    """Trials a killed session left RUNNING (journal storage has no heartbeat to end them): each gets the state tunebench
+    recorded for it (a kill can fall between our record and Optuna's tell), or fails, and is then recorded as failed."""
     from optuna.trial import TrialState
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        recorded = harness.recorded.get(str(trial.number))
+        if recorded is None:  # killed before tunebench's first checkpoint of it
+            harness.record_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
+        if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=[recorded["val_accuracy"]])
+        elif recorded is not None and recorded["state"] == "pruned":
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
+        else:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
     return len(stale)
 
 
@@ -130,7 +139,7 @@ class OptunaBackend(Backend):
             load_if_exists=ctx.resume,
         )
         if ctx.resume:
-            fail_running_trials(study, storage)
+            settle_running_trials(study, storage, ctx.harness, ctx.space)
         harness = ctx.harness
         harness.pruned_exceptions = (optuna.TrialPruned,)
         prune = ctx.pruner not in (None, "none")
@@ -138,7 +147,8 @@ class OptunaBackend(Backend):
         def objective(trial: optuna.Trial) -> float:
             with harness.trial(str(trial.number)) as scope:
                 params = optuna_space.suggest(trial, ctx.space)
-                save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
+                with harness.bookkeeping():
+                    save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
                 model = scope.build(params)
                 callbacks = [KerasPruningCallback(trial, "val_accuracy")] if prune else []
                 # Only the objective goes into Optuna's storage: test metrics stay in tunebench's records.

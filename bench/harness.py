@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class TrialScope:
     initial_epoch: int = 0
     test_accuracy: float | None = None
     eval_seconds: float = 0.0
+    bookkeeping_seconds: float = 0.0  # tunebench's own work outside fit: progress files, disk and memory readings, sampler state
 
     def build(self, params: Mapping[str, Any]) -> Any:
         """Clear the Keras session (the same clean-up for every backend), then build the task's model."""
@@ -38,7 +40,7 @@ class TrialScope:
 
         self.params = dict(params)
         self.harness.checkpoint(self)
-        keras.backend.clear_session()
+        clear_keras_session(keras)
         return self.harness.task.build(self.params)
 
     def fit(self, model: Any, *, epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = ()) -> float:
@@ -77,17 +79,45 @@ class Harness:
         folder: RunFolder,
         work_dir: Path,
         seed: int,
-        first_number: int = 0,
+        recorded: Sequence[Mapping[str, Any]] = (),
         disk_peak: int = 0,
         listeners: Sequence[TrialListener] = (),
     ) -> None:
+        """`recorded`: the trials already in trials.jsonl (a resumed run); numbering continues after them."""
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
-        self.next_number = first_number
+        self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
+        self.next_number = len(recorded)
         self.listeners = list(listeners)
         self.pruned_exceptions: tuple[type[BaseException], ...] = ()
         self.disk = DiskMeter(work_dir, peak=disk_peak)
         self.disk.sample()
         self._last_mark = time.perf_counter()
+        self._pending_bookkeeping = 0.0  # spent after the last trial's clock stopped: charged to the next trial
+        self._scope: TrialScope | None = None
+
+    @contextlib.contextmanager
+    def bookkeeping(self) -> Iterator[None]:
+        """Time tunebench's own work around a trial (reported apart, so a backend is not billed for it)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            if self._scope is not None:
+                self._scope.bookkeeping_seconds += spent
+            else:
+                self._pending_bookkeeping += spent
+
+    def record_stale(self, backend_trial_id: str, params: Mapping[str, Any]) -> None:
+        """Record as failed a trial the backend's storage holds as running but tunebench never saw start (a kill between
+        the backend creating it and the harness's first checkpoint). Call before the resumed search starts."""
+        record = killed_trial_record({"backend_trial_id": backend_trial_id, "params": dict(params),
+                                      "started_at_seconds": self.guard.seconds, "seconds": self.guard.seconds},
+                                     number=self.next_number)
+        self.next_number += 1
+        self.guard.count_trial()
+        self.folder.append_trial(record)
+        self.recorded[record.backend_trial_id] = json.loads(record.to_json())
 
     def mark(self) -> None:
         """Start counting the next trial's wall time from now (call when the backend's loop starts)."""
@@ -99,10 +129,14 @@ class Harness:
         import keras
 
         started = self.guard.seconds - (time.perf_counter() - self._last_mark)
-        scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started)
+        scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started,
+                           bookkeeping_seconds=self._pending_bookkeeping)
+        self._pending_bookkeeping = 0.0
+        self._scope = scope
         self.next_number += 1
-        self.disk.sample()  # the previous trial's end-of-trial writes (Optuna's tell, KerasTuner's trial.json) are on disk now
-        self.checkpoint(scope)
+        with self.bookkeeping():
+            self.checkpoint(scope)
+            self.disk.sample()  # the previous trial's end-of-trial writes (Optuna's tell, KerasTuner's trial.json) are on disk now
         keras.utils.set_random_seed(trial_seed(self.seed, scope.number))
         try:
             yield scope
@@ -133,7 +167,10 @@ class Harness:
             self._record(scope, "complete", None)
 
     def epoch_ended(self, scope: TrialScope) -> None:
-        """After every callback of an epoch: sample the disk (checkpoints included) and save the trial's progress."""
+        """After every callback of an epoch: sample the disk (checkpoints included) and save the trial's progress.
+
+        Runs inside tunebench's last callback, so its time is in the trial's `callback_seconds`.
+        """
         self.disk.sample()
         self.checkpoint(scope)
 
@@ -149,11 +186,14 @@ class Harness:
         })
 
     def _record(self, scope: TrialScope, state: str, error: str | None) -> None:
+        with self.bookkeeping():
+            disk = self.disk.sample()
+            memory = resident_bytes()
         now = time.perf_counter()
         wall = now - self._last_mark
         self._last_mark = now
+        self._scope = None  # what follows is counted for the next trial, since this one's clock has stopped
         self.guard.count_trial()
-        disk = self.disk.sample()
         prog = scope.progress
         record = TrialRecord(
             number=scope.number,
@@ -174,16 +214,30 @@ class Harness:
             callback_seconds=round(prog.callback_seconds, 4),
             eval_seconds=round(scope.eval_seconds, 4),
             overhead_seconds=round(max(0.0, wall - prog.train_seconds - scope.eval_seconds), 4),
+            harness_seconds=round(prog.callback_seconds + scope.bookkeeping_seconds, 4),
             wall_seconds=round(wall, 4),
             finished_at_seconds=round(self.guard.seconds, 3),
             disk_bytes=disk.allocated,
             disk_apparent_bytes=disk.apparent,
-            memory_rss_bytes=resident_bytes(),
+            memory_rss_bytes=memory,
         )
-        self.folder.append_trial(record)
-        self.folder.clear_running()
-        for listener in self.listeners:
-            listener(record)
+        with self.bookkeeping():
+            self.folder.append_trial(record)
+            self.recorded[record.backend_trial_id] = json.loads(record.to_json())
+            for listener in self.listeners:  # run.json's budget_spent is rewritten here ...
+                listener(record)
+            self.folder.clear_running()  # ... before the running trial's file goes: a kill in between loses no seconds
+
+
+def clear_keras_session(keras: Any) -> None:
+    """Reset Keras's global state before each build, as the tutorial and KerasTuner do; no garbage collection here.
+
+    KerasTuner also runs `gc.collect()` before its builds: that stays its own cost, and is not added to the others.
+    """
+    try:
+        keras.backend.clear_session(free_memory=False)
+    except TypeError:  # Keras releases without the argument
+        keras.backend.clear_session()
 
 
 def trial_seed(run_seed: int, number: int) -> int:

@@ -34,7 +34,8 @@ class TrialRecord:
     fit_seconds: float = 0.0
     callback_seconds: float = 0.0  # inside fit, in tunebench's own callbacks (part of the harness's cost)
     eval_seconds: float = 0.0
-    overhead_seconds: float = 0.0
+    overhead_seconds: float = 0.0  # wall time outside training and test evaluation: the backend's work and tunebench's
+    harness_seconds: float = 0.0  # of the overhead, tunebench's own (its callbacks in fit, records, disk and memory readings)
     wall_seconds: float = 0.0
     finished_at_seconds: float = 0.0  # since the run's clock started
     disk_bytes: int = 0  # allocated (what `du` reports) in the backend's folder when the trial ended
@@ -167,8 +168,12 @@ class RunFolder:
             raise UsageError(f"{self.run_json}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
     def append_trial(self, record: TrialRecord) -> None:
-        with open(self.trials_jsonl, "a", encoding="utf-8") as handle:
-            handle.write(record.to_json() + "\n")
+        with open(self.trials_jsonl, "a+b") as handle:
+            if handle.tell() > 0:  # a line cut off by a kill must not swallow this one
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
+            handle.write((record.to_json() + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -184,7 +184,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     work_dir = folder.path / backend.name.replace("-", "_")
     if resume_from is None:
         folder.create()
-    done, spent_seconds, killed = recover(folder, previous)
+    done, spent_seconds, killed, disk_peak = recover(folder, previous)
     guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=spent_seconds, started=started)
 
     run: dict[str, Any] = {
@@ -219,6 +219,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         "work_dir": str(work_dir),
     }
     folder.write_run(run)
+    folder.clear_running()
 
     def persist(record: TrialRecord) -> None:
         """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
@@ -226,8 +227,8 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         folder.write_run(run)
 
     view = ProgressView(guard, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
-    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, first_number=len(done),
-                      disk_peak=int(previous.get("disk_bytes_peak") or 0), listeners=[persist, view.on_trial])
+    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=done,
+                      disk_peak=disk_peak, listeners=[persist, view.on_trial])
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
                      run_dir=folder.path)
@@ -258,24 +259,27 @@ def refuse_if_changed(name: str, stored: Any, now: Any, run_id: str) -> None:
                          f"restore it, or start a new run (field '{name}')")
 
 
-def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str, Any]], float, int]:
-    """Finished trials, seconds spent, and how many killed trials were recorded now (a trial a SIGKILL left running)."""
+def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str, Any]], float, int, int]:
+    """Finished trials, seconds spent, killed trials recorded now, and disk peak, for a run a kill may have cut short.
+
+    A trial the kill left running (running_trial.json) is recorded as failed with what it spent. The file itself is
+    removed only once run.json holds the new figures (`execute`), so a resume that dies early loses nothing either.
+    """
     from bench.harness import killed_trial_record
 
     done, _ = folder.read_trials()
-    seconds = float(previous.get("budget_spent", {}).get("seconds", 0.0))
+    seconds = max([float(previous.get("budget_spent", {}).get("seconds", 0.0))] + [float(t["finished_at_seconds"]) for t in done])
+    disk_peak = int(previous.get("disk_bytes_peak") or 0)
     running = folder.read_running()
     if running is None:
-        return done, seconds, 0
-    known = {t["backend_trial_id"] for t in done}
+        return done, seconds, 0, disk_peak
     killed = 0
-    if str(running.get("backend_trial_id")) not in known:  # else its record was written just before the kill
+    if str(running.get("backend_trial_id")) not in {str(t["backend_trial_id"]) for t in done}:  # else recorded just before the kill
         record = killed_trial_record(running, number=len(done))
         folder.append_trial(record)
         done.append(json.loads(record.to_json()))
         killed = 1
-    folder.clear_running()
-    return done, max(seconds, float(running.get("seconds", 0.0))), killed
+    return done, max(seconds, float(running.get("seconds", 0.0))), killed, max(disk_peak, int(running.get("disk_peak_bytes") or 0))
 
 
 def progress_record(guard: BudgetGuard, disk: DiskMeter, run: dict[str, Any]) -> dict[str, Any]:
@@ -298,7 +302,7 @@ def graceful_interrupt(guard: BudgetGuard, *, quiet: bool) -> Iterator[None]:
         guard.interrupt()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if not quiet:
-            print("\nstopping: the running trial is cut short and not recorded (Ctrl-C again to stop at once)", file=sys.stderr)
+            print("\nstopping: the running trial is cut short and recorded as failed (Ctrl-C again to stop at once)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -196,6 +196,7 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
     def objective(trial: optuna.Trial) -> float:
         keras.utils.set_random_seed(seed * 100_003 + trial.number)
         params = suggest(trial, space)
+        keras.backend.clear_session(free_memory=False)  # the tutorial clears the session before each build
         model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
         started = time.perf_counter()
         history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,

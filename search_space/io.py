@@ -127,7 +127,7 @@ def space_from_dict(data: Any) -> SearchSpace:
     try:
         space = SearchSpace(tuple(params), name=name, description=description)
     except SpaceError as exc:  # space-level problems (conditions, duplicates) among the parameters that could be read
-        problems += [p for p in exc.problems if not any(f"'{bad}'" in p for bad in unreadable)]
+        problems += [p for p in exc.problems if not any(excerpt(bad) in p for bad in unreadable)]
         space = None
     if problems or space is None:
         raise SpaceError(problems)
@@ -148,6 +148,8 @@ def loads(text: str, fmt: str = "yaml", *, source: str = "<string>") -> SearchSp
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpaceError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except (RecursionError, ValueError) as exc:  # nesting beyond Python's limit, an integer beyond its digit limit
+            raise SpaceError(f"{source}: cannot be read: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
     else:
         data = _load_yaml(text, source)
     return space_from_dict(data)

@@ -65,13 +65,13 @@ class SearchSpace:
         for param in self.params:
             active = self.is_active(param, assigned)
             if active and param.name not in config:
-                problems.append(f"'{param.name}' is missing although its condition holds")
+                problems.append(f"{excerpt(param.name)} is missing although its condition holds")
             elif not active and param.name in config:
-                problems.append(f"'{param.name}' is present although its condition does not hold")
+                problems.append(f"{excerpt(param.name)} is present although its condition does not hold")
             elif active:
                 value = config[param.name]
                 if not param.contains(value):
-                    problems.append(f"'{param.name}'={excerpt(value)} lies outside its domain")
+                    problems.append(f"{excerpt(param.name)}={excerpt(value)} lies outside its domain")
                 assigned[param.name] = value
         problems += [f"'{k}' is not a parameter of this space" for k in config if k not in self]
         return problems
@@ -84,7 +84,7 @@ def _check(params: Iterable[Param]) -> list[str]:
         if not isinstance(param, Param):
             problems.append(f"{excerpt(param)} is not a parameter")
         elif param.name in by_name:
-            problems.append(f"parameter '{param.name}': duplicate name")
+            problems.append(f"parameter {excerpt(param.name)}: duplicate name")
         else:
             by_name[param.name] = param
     for param in by_name.values():
@@ -93,15 +93,15 @@ def _check(params: Iterable[Param]) -> list[str]:
             continue
         parent = by_name.get(cond.parent)
         if parent is None:
-            problems.append(f"parameter '{param.name}': condition on unknown parent '{cond.parent}'")
+            problems.append(f"parameter {excerpt(param.name)}: condition on unknown parent {excerpt(cond.parent)}")
         elif parent is param:
-            problems.append(f"parameter '{param.name}': condition on itself")
+            problems.append(f"parameter {excerpt(param.name)}: condition on itself")
         else:
             impossible = [v for v in cond.values if not parent.contains(v)]
             if impossible:
                 problems.append(
-                    f"parameter '{param.name}': condition on '{cond.parent}' in {excerpt(list(cond.values))}, "
-                    f"but '{cond.parent}' can never take {excerpt(impossible[0])}"
+                    f"parameter {excerpt(param.name)}: condition on {excerpt(cond.parent)} in {excerpt(list(cond.values))}, "
+                    f"but {excerpt(cond.parent)} can never take {excerpt(impossible[0])}"
                 )
     problems += _cycles(by_name)
     return problems

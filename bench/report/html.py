@@ -16,8 +16,9 @@ any tuner. Brackets are intervals over seeds, named in the column beside them: b
 values seen, since a bootstrap of so few values cannot reach outside them; from 5 seeds a 95% BCa bootstrap interval of the
 mean, with n. A single seed has none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
 (Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
-p&lt;0.05. <i>Overhead/trial</i> is wall time outside training and test evaluation: the backend's sampling, storage and
-checkpointing plus tunebench's own bookkeeping. Disk is what <code>du</code> reports for the backend's own folder (Optuna's
+p&lt;0.05. <i>Backend overhead/trial</i> is wall time outside training and test evaluation, less tunebench's own bookkeeping: the
+backend's sampling, storage and checkpointing. <i>tunebench/trial</i> is that bookkeeping (its callbacks inside fit, its
+records, disk and memory readings), the same code for every backend. Disk is what <code>du</code> reports for the backend's own folder (Optuna's
 journal file, KerasTuner's checkpoints and trial files), sampled at every epoch end and after each trial's writes; the peak is
 the largest sample. Memory is the process's peak resident memory and the growth of resident memory per trial (a fitted
 slope); both are costs of the whole stack (TensorFlow included), paid the same way by every backend.

@@ -72,3 +72,14 @@ def test_an_epoch_budget_alone_is_the_whole_budget_from_the_command_line(tmp_pat
         assert len(trials) == 14  # more than the 10 trials that used to cap every run
     else:
         assert {t["epochs_run"] for t in trials} != {3}  # Hyperband's brackets ran, and kept running past one iteration
+
+
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_early_stopped_trials_keep_the_invariants_and_stop_after_patience_epochs(run_bench, backend):
+    trials = read_trials(run_bench(backend=backend, patience=1, trials=3, max_epochs=10, train_subset=100))
+    stopped = [t for t in trials if t["stopped_by"] == "early_stopping"]
+    assert stopped, "no trial stopped early in 10 epochs with patience 1 on 80 training images"
+    for t in stopped:
+        accs = t["val_accuracy_per_epoch"]
+        best = accs.index(max(accs))  # the first best epoch, computed from the recorded epochs
+        assert t["epochs_run"] < 10 and len(accs) - 1 - best == 1 and t["best_epoch"] == best + 1
