@@ -157,9 +157,11 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
         if mine.params and trial["params"]:
             assert set(mine.params) & set(trial["params"]), (trial["number"], mine.params, trial["params"])
         if reader_keeps_time(run) and trial["stopped_by"] != "killed":  # the backend's own clock (Optuna's datetimes)
-            # The trial ran inside our wall time, and trained inside the backend's own span of it.
+            # The trial trained inside the backend's own span of it.
             assert mine.seconds is not None, (trial["number"], "the backend kept no start and end time")
-            assert trial["train_seconds"] <= mine.seconds + 1e-3 and mine.seconds <= trial["wall_seconds"] + 0.25, (trial, mine)
+            # Only the lower bound: the backend's datetimes follow the wall clock, which a machine may step (seen in CI:
+            # Optuna's span exceeded our monotonic wall time by up to 1.6 s), so an upper bound would test the clock.
+            assert trial["train_seconds"] <= mine.seconds + 0.05, (trial, mine)
     complete = [s for s in stored if s.state == "complete" and s.value is not None]
     if complete:
         best_value = max(s.value for s in complete)
