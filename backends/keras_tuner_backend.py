@@ -116,9 +116,7 @@ def settle_killed_trials(tuner: Any, harness: Any, space: Any) -> int:
     oracle._retry_queue.clear()
     oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
     for trial in stale:
-        recorded = harness.recorded.get(str(trial.trial_id))
-        if recorded is None:  # killed before tunebench's first checkpoint of it
-            harness.record_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
+        recorded = harness.settle_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
         if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
             oracle.update_trial(trial.trial_id, {"val_accuracy": recorded["val_accuracy"]}, step=recorded.get("best_epoch") or 0)
             trial.status = trial_module.TrialStatus.COMPLETED

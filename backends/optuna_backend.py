@@ -85,9 +85,7 @@ def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchS
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        recorded = harness.recorded.get(str(trial.number))
-        if recorded is None:  # killed before tunebench's first checkpoint of it
-            harness.record_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
+        recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
         if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
             storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=[recorded["val_accuracy"]])
         elif recorded is not None and recorded["state"] == "pruned":

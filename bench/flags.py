@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from bench.errors import excerpt, one_line
-
-MAX_SEED = 2**31 - 2
+from bench.runner import MAX_SEED
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CONFIG_FIELDS = ("backend", "algorithm", "pruner", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
                  "patience")
@@ -21,24 +20,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
-def positive_int(text: str) -> int:
+def _integer(text: str, low: int, high: int | None, expected: str) -> int:
+    """`text` as an integer in [low, high] (high None: no upper bound), or an argparse error saying what was expected."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {excerpt(text)}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {excerpt(text)}")
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {excerpt(text)}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1, None, "a positive integer")
 
 
 def seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {excerpt(text)}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {excerpt(text)}")
-    return value
+    return _integer(text, 0, MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
 def seconds(text: str) -> float:

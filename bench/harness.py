@@ -108,9 +108,12 @@ class Harness:
             else:
                 self._pending_bookkeeping += spent
 
-    def record_stale(self, backend_trial_id: str, params: Mapping[str, Any]) -> None:
-        """Record as failed a trial the backend's storage holds as running but tunebench never saw start (a kill between
-        the backend creating it and the harness's first checkpoint). Call before the resumed search starts."""
+    def settle_stale(self, backend_trial_id: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """For a trial the backend's storage still holds as running after a kill: the record tunebench wrote for it (a kill
+        can fall between our record and the backend's own end of the trial), or None after recording it as failed (a kill
+        before the harness's first checkpoint of it). Call before the resumed search starts."""
+        if backend_trial_id in self.recorded:
+            return self.recorded[backend_trial_id]
         record = killed_trial_record({"backend_trial_id": backend_trial_id, "params": dict(params),
                                       "started_at_seconds": self.guard.seconds, "seconds": self.guard.seconds},
                                      number=self.next_number)
@@ -118,6 +121,7 @@ class Harness:
         self.guard.count_trial()
         self.folder.append_trial(record)
         self.recorded[record.backend_trial_id] = json.loads(record.to_json())
+        return None
 
     def mark(self) -> None:
         """Start counting the next trial's wall time from now (call when the backend's loop starts)."""

@@ -50,6 +50,11 @@ class TrialRecord:
         return json.dumps(asdict(self), allow_nan=True)
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two record values are the same once written as JSON (key order and tuples vs lists aside)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
 def count_states(trials: list[dict[str, Any]]) -> dict[str, int]:
     """Trials by state, every state present (recorded trial dicts as read from trials.jsonl)."""
     return {state: sum(1 for t in trials if t["state"] == state) for state in TRIAL_STATES}

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.budget import Budget, BudgetGuard
 from bench.errors import UsageError, excerpt
-from bench.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes
+from bench.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -252,9 +252,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
 
 def refuse_if_changed(name: str, stored: Any, now: Any, run_id: str) -> None:
     """A resume must continue the run it began as: same space, dataset, task (and budget, checked from the flags)."""
-    import json
-
-    if json.dumps(stored, sort_keys=True, default=str) != json.dumps(now, sort_keys=True, default=str):
+    if not same_json(stored, now):
         raise UsageError(f"--resume {run_id}: the {name} differs from the one the run began with; "
                          f"restore it, or start a new run (field '{name}')")
 

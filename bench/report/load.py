@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.records import RunFolder, best_trial, count_states
+from bench.records import RunFolder, best_trial, count_states, same_json
 
 # Fields that must agree for runs to be ranked together, and where they live in run.json.
 COMPARABLE_FIELDS = {
@@ -139,9 +138,8 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
 def _check_comparable(runs: list[dict[str, Any]], allow_mixed: bool, notes: list[str]) -> None:
     reference = runs[0]
     for name, get in COMPARABLE_FIELDS.items():
-        ref_value = json.dumps(get(reference), sort_keys=True, default=str)
         for other in runs[1:]:
-            if json.dumps(get(other), sort_keys=True, default=str) != ref_value:
+            if not same_json(get(other), get(reference)):
                 message = (f"runs differ in '{name}' ({reference['run_id']} vs {other['run_id']}); "
                            "they are not comparable: pass --allow-mixed to report them anyway")
                 if not allow_mixed:
