@@ -12,8 +12,8 @@ from search_space.params import Param
 from search_space.space import SearchSpace
 
 if TYPE_CHECKING:
-    from bench.budget import BudgetGuard
-    from bench.harness import Harness
+    from bench.run.budget import BudgetGuard
+    from bench.run.harness import Harness
 
 
 @dataclass

@@ -62,8 +62,8 @@ def run_in_process(results_dir: Path, *, backend: str, space: str, trials: int |
                    epoch_budget: int | None = None, time_budget: float | None = None, train_subset: int | None = 200,
                    **config: Any) -> dict[str, Any]:
     """One `bench run` in this process (TensorFlow imported once per test session); returns its run record."""
-    from bench.budget import Budget
-    from bench.runner import RunConfig, execute
+    from bench.run.budget import Budget
+    from bench.run.runner import RunConfig, execute
 
     budget = Budget(trials=trials, max_epochs=max_epochs, epoch_budget=epoch_budget, time_budget=time_budget)
     run_config = RunConfig(backend=backend, space=space, train_subset=train_subset, results_dir=str(results_dir), budget=budget, **config)

@@ -15,7 +15,6 @@ from bench.errors import UsageError
 from search_space.params import Param
 from search_space.space import SearchSpace
 
-
 JOURNAL_FILE = "journal.log"
 SAMPLER_FILE = "optuna_sampler.pkl"  # in the run folder: the sampler's state after each trial's draws, for --resume
 

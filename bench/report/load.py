@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.records import RunFolder, best_trial, count_states, same_json
+from bench.run.records import RunFolder, best_trial, count_states, same_json
 
 # Fields that must agree for runs to be ranked together, and where they live in run.json.
 COMPARABLE_FIELDS = {

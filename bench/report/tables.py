@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.progress import human_bytes
 from bench.report.stats import seed_interval
+from bench.run.progress import human_bytes
 
 
 def time_to_target(trials: pd.DataFrame, target: float | None) -> pd.Series:

@@ -11,8 +11,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from backends.keras_tuner_space import declare, native_form as kt_native_form, to_keras_tuner
-from backends.optuna_space import native_form as optuna_native_form, suggest
+from backends.keras_tuner_space import declare, to_keras_tuner
+from backends.keras_tuner_space import native_form as kt_native_form
+from backends.optuna_space import native_form as optuna_native_form
+from backends.optuna_space import suggest
 from search_space import SearchSpace, load_space, shipped_spaces
 from search_space.params import scalar_key
 from tests.strategies import spaces

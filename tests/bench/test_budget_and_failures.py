@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bench.budget import Budget, BudgetGuard
-from bench.errors import UsageError
 from backends.conformance import check_run_invariants
+from bench.errors import UsageError
+from bench.run.budget import Budget, BudgetGuard
 from tests.bench.conftest import TINY, read_trials
 from tests.helpers import bench
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backends.conformance import check_run_invariants
-from bench.datasets import DEBIAN_FASHION_MNIST
+from bench.task.datasets import DEBIAN_FASHION_MNIST
 from tests.helpers import ROOT, bench, error_lines
 from tests.plugin.install import install_plugin
 

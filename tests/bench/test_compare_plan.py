@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import build_parser
-from bench.compare_cli import Cell, _run_args, plan_cells
+from bench.cli.compare import Cell, _run_args, plan_cells
+from bench.cli.main import build_parser
 from bench.errors import UsageError
 
 EVERY_SHARED_FLAG = ["--dataset", "idx", "--data-dir", "/data/fashion", "--train-subset", "300", "--space", "seed_cnn",
@@ -54,7 +54,7 @@ def test_compare_forwards_no_trial_count_when_only_an_epoch_budget_is_given():
     compare = build_parser().parse_args(["compare", "--epoch-budget", "60"])
     argv = _run_args(compare, Cell("keras-tuner", "hyperband", None, 0), Path("/tmp/runs"))
     assert "--trials" not in argv and argv[argv.index("--epoch-budget") + 1] == "60"
-    from bench.flags import config_from_args
+    from bench.cli.flags import config_from_args
 
     run = build_parser().parse_args(argv[3:])
     assert config_from_args(run).budget.trials is None and config_from_args(run).budget.epoch_budget == 60

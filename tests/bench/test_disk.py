@@ -11,11 +11,11 @@ def test_a_file_that_lives_only_during_training_is_in_the_peak_and_not_in_the_fi
     """As a checkpoint a backend writes each epoch and deletes later: the harness's peak must have seen it."""
     import keras
 
-    from bench.budget import Budget, BudgetGuard
-    from bench.datasets import load_dataset
-    from bench.harness import Harness
-    from bench.records import RunFolder
-    from bench.task import CnnTask
+    from bench.run.budget import Budget, BudgetGuard
+    from bench.run.harness import Harness
+    from bench.run.records import RunFolder
+    from bench.task.cnn import CnnTask
+    from bench.task.datasets import load_dataset
 
     folder = RunFolder(tmp_path / "run")
     folder.create()

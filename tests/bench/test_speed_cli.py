@@ -69,7 +69,7 @@ def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path)
 
 
 def test_table_formats_each_measure_and_flags_one_whose_check_failed():
-    from bench.speed_cli import measures_table
+    from bench.cli.speed import measures_table
 
     data = {"benchmarks": [
         {"name": "test_trial_startup", "extra_info": {"value": 1.23456, "unit": "s"}, "stats": {"mean": 1.2}},

@@ -19,6 +19,6 @@ def rounds_for(n_trials: int) -> int:
 
 @pytest.fixture(scope="session")
 def digits():
-    from bench.datasets import load_dataset
+    from bench.task.datasets import load_dataset
 
     return load_dataset("digits")

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from bench import speed_measures as m
+from bench.speed import measures as m
 from tests.speed.conftest import ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
 
 OPTUNA_ALGORITHMS = ["tpe", "random", "grid", "cmaes", "qmc"]

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.budget import BudgetGuard
-from bench.datasets import Dataset
+from bench.run.budget import BudgetGuard
+from bench.task.datasets import Dataset
 
 
 class TrialFailed(RuntimeError):

@@ -10,8 +10,8 @@ import logging
 import os
 import re
 import secrets
-import socket
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.budget import Budget, BudgetGuard
 from bench.errors import UsageError, excerpt
-from bench.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
+from bench.run.budget import Budget, BudgetGuard
+from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -150,7 +150,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     """Run (or resume) one tuning run; return the final run record."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
     from backends.base import RunContext
-    from bench.environment import git_commit, library_versions, machine_facts
+    from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
     config, backend, space = prepare(config)
@@ -168,10 +168,10 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         run_id = previous["run_id"]
         refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)
 
-    from bench.datasets import load_dataset
-    from bench.harness import Harness
-    from bench.progress import ProgressView
-    from bench.task import CnnTask
+    from bench.run.harness import Harness
+    from bench.run.progress import ProgressView
+    from bench.task.cnn import CnnTask
+    from bench.task.datasets import load_dataset
 
     data = load_dataset(config.dataset, data_dir=config.data_dir, train_subset=config.train_subset)
     accelerators = accelerator_names(config.keras_backend)
@@ -263,7 +263,7 @@ def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str,
     A trial the kill left running (running_trial.json) is recorded as failed with what it spent. The file itself is
     removed only once run.json holds the new figures (`execute`), so a resume that dies early loses nothing either.
     """
-    from bench.harness import killed_trial_record
+    from bench.run.harness import killed_trial_record
 
     done, _ = folder.read_trials()
     seconds = max([float(previous.get("budget_spent", {}).get("seconds", 0.0))] + [float(t["finished_at_seconds"]) for t in done])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cli.flags import add_task_and_budget_flags, forwarded_argv, positive_int
 from bench.errors import UsageError
-from bench.flags import add_task_and_budget_flags, forwarded_argv, positive_int
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench.flags import config_from_args
-    from bench.runner import CONCURRENT_RUNS_VARIABLE, prepare
+    from bench.cli.flags import config_from_args
+    from bench.run.runner import CONCURRENT_RUNS_VARIABLE, prepare
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
@@ -79,7 +79,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out) if args.out else Path(args.results_dir) / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
            CONCURRENT_RUNS_VARIABLE: str(min(args.jobs, len(cells)))}
 
     def run_cell(cell: Cell) -> tuple[Cell, int, str]:

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 
 from bench.errors import UsageError, excerpt
 
-
 DEFAULT_TRIALS = 10  # the trial count when no limit at all is given
 
 

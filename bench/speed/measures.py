@@ -145,7 +145,7 @@ TASK_PARAMS = {"conv1_filters": 32, "conv1_kernel": 3, "conv2_filters": 48, "con
 
 def trial_startup(data: Any, params: dict[str, Any] = TASK_PARAMS) -> None:
     """Build, compile and take the first training step of the task's model."""
-    from bench.model import build_cnn
+    from bench.task.cnn_model import build_cnn
 
     model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
     model.fit(data.x_train[: params["batch_size"]], data.y_train[: params["batch_size"]], epochs=1,
@@ -155,7 +155,7 @@ def trial_startup(data: Any, params: dict[str, Any] = TASK_PARAMS) -> None:
 
 def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS) -> Any:
     """A built model that has already run one epoch (compilation done) for throughput measures."""
-    from bench.model import build_cnn
+    from bench.task.cnn_model import build_cnn
 
     model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
@@ -164,8 +164,8 @@ def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS) -> Any:
 
 def epochs_with_trainer(model: Any, data: Any, epochs: int, batch_size: int) -> None:
     """Our trainer (best-epoch keeper, budget guard callbacks), as every trial uses it."""
-    from bench.budget import Budget, BudgetGuard
-    from bench.trainer import TrainingProgress, fit
+    from bench.run.budget import Budget, BudgetGuard
+    from bench.run.trainer import TrainingProgress, fit
 
     guard = BudgetGuard(Budget(trials=None, max_epochs=epochs, time_budget=3600))
     fit(model, data, progress=TrainingProgress(), epochs=epochs, batch_size=batch_size, guard=guard)
@@ -186,8 +186,8 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
     import optuna
 
     from backends.optuna_space import suggest
-    from bench.datasets import load_dataset
-    from bench.model import build_cnn
+    from bench.task.cnn_model import build_cnn
+    from bench.task.datasets import load_dataset
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     data = load_dataset("digits", train_subset=train_subset)
@@ -218,8 +218,8 @@ def bench_driven_optuna(results_dir: Path, space: str, n_trials: int, epochs: in
     """
     import json
 
-    from bench.budget import Budget
-    from bench.runner import RunConfig, execute
+    from bench.run.budget import Budget
+    from bench.run.runner import RunConfig, execute
 
     run = execute(RunConfig(backend="optuna", algorithm="random", space=space, seed=seed, train_subset=train_subset,
                             budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)),

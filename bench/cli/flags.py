@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from bench.errors import excerpt, one_line
-from bench.runner import MAX_SEED
+from bench.run.runner import MAX_SEED
+
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CONFIG_FIELDS = ("backend", "algorithm", "pruner", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
                  "patience")
@@ -91,8 +92,8 @@ def given_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """The RunConfig the flags describe; the defaults are RunConfig's and Budget's own."""
-    from bench.budget import Budget
-    from bench.runner import RunConfig
+    from bench.run.budget import Budget
+    from bench.run.runner import RunConfig
 
     given = {**given_fields(args), **overrides}
     budget = Budget(**{k: given.pop(k) for k in BUDGET_FIELDS if k in given})

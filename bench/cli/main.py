@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.cli.flags import OneLineParser, add_task_and_budget_flags
 from bench.errors import UsageError, excerpt, one_line
-from bench.flags import OneLineParser, add_task_and_budget_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="backends, algorithms, datasets and shipped spaces")
 
-    from bench import compare_cli, speed_cli
+    from bench.cli import compare as compare_cli
+    from bench.cli import speed as speed_cli
 
     compare_cli.add_parsers(sub)
     speed_cli.add_parser(sub)
@@ -40,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench.flags import config_from_args, given_fields
-    from bench.progress import print_summary
-    from bench.records import RunFolder
-    from bench.runner import execute, resume
+    from bench.cli.flags import config_from_args, given_fields
+    from bench.run.progress import print_summary
+    from bench.run.records import RunFolder
+    from bench.run.runner import execute, resume
 
     if args.resume:
         if args.run_id:
@@ -95,8 +96,8 @@ def _show_space(space: Any, backends: list[Any], dumps: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from backends.report import translation_report
     from backends.translation import TranslationError
+    from backends.translation_table import translation_report
 
     console = Console(width=max(160, Console().width))
     console.print(f"[bold]{space.name}[/bold]: {space.description}")
@@ -123,7 +124,7 @@ def _show_space(space: Any, backends: list[Any], dumps: Any) -> None:
 
 def cmd_list() -> int:
     from backends.registry import all_backends
-    from bench.datasets import DATASET_HELP
+    from bench.task.datasets import DATASET_HELP
     from search_space import load_space, shipped_spaces
 
     for backend in all_backends():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.budget import BudgetGuard
-from bench.records import TrialRecord, count_states
+from bench.run.budget import BudgetGuard
+from bench.run.records import TrialRecord, count_states
 
 
 def human_bytes(n: float) -> str:

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.budget import BudgetGuard
-from bench.datasets import Dataset
-from bench.model import build_cnn, resolved
-from bench.trainer import TrainingProgress, fit
+from bench.run.budget import BudgetGuard
+from bench.run.trainer import TrainingProgress, fit
+from bench.task.cnn_model import build_cnn, resolved
+from bench.task.datasets import Dataset
 
 
 @dataclass

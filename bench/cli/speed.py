@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.errors import UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "tests" / "speed"
 BASELINES = ROOT / "results" / "baselines"
 _REGRESSION = re.compile(r"^\s*(?P<name>\S+) \((?P<baseline>[^)]*)\) - Field '(?P<field>\w+)' has failed \w+: (?P<got>[0-9.]+) > (?P<limit>[0-9.]+)")
@@ -22,7 +22,7 @@ _REGRESSION = re.compile(r"^\s*(?P<name>\S+) \((?P<baseline>[^)]*)\) - Field '(?
 
 def machine_key() -> str:
     """Baselines are kept per machine: CPU model plus GPU names, as a folder name."""
-    from bench.environment import cpu_name, gpu_names
+    from bench.run.environment import cpu_name, gpu_names
 
     text = "-".join([cpu_name(), *gpu_names()]) or "unknown"
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:80]

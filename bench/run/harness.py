@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.budget import BudgetGuard
-from bench.records import DiskMeter, RunFolder, TrialRecord, resident_bytes
-from bench.task import CnnTask
-from bench.trainer import TrainingProgress, held_out_accuracy
+from bench.run.budget import BudgetGuard
+from bench.run.records import DiskMeter, RunFolder, TrialRecord, resident_bytes
+from bench.run.trainer import TrainingProgress, held_out_accuracy
+from bench.task.cnn import CnnTask
 
 KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
 INTERRUPTED_ERROR = "interrupted by Ctrl-C"

@@ -1,0 +1,1 @@
+"""Command-line front ends: `bench run`, `list`, `space`, `compare`, `report`, `speed`."""

@@ -1,0 +1,1 @@
+"""One tuning run: config, budget guard, the shared trial harness, training, records and progress."""

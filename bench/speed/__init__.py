@@ -1,0 +1,1 @@
+"""The speed suite's measurements (timed by pytest-benchmark in tests/speed)."""
