@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from backends.translation import NativeForm, TranslationError
+from bench.task.base import Objective
 from search_space.params import Param
 from search_space.space import SearchSpace
 
@@ -30,6 +31,7 @@ class RunContext:
     resume: bool  # continue the backend's stored search; trials it still has as running were killed: mark them failed
     study_name: str
     run_dir: Path  # the run folder, for state tunebench keeps beside the backend's own (not billed to the backend)
+    objective: Objective = Objective()  # the task's: the metric its model logs, and whether to maximise or minimise it
 
 
 class Backend(ABC):

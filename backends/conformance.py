@@ -1,7 +1,8 @@
 """The contract every tunebench backend meets, as one pytest suite (the way Optuna's `testing/pytest_samplers.py` works).
 
-A backend's own tests subclass `BackendConformance` and say what to run; the tests then really train the CNN task on
-a tiny budget (scikit-learn digits, 200 images) through `bench run`'s machinery:
+A backend's own tests subclass `BackendConformance` and say what to run; the tests then run the backend's native loop on
+the zero-cost `synthetic` task through `bench run`'s public API (`bench.run.run_tuning`), so every property is checked
+on the backend's own storage and files, not on training (tests/bench trains the CNN for real):
 
     from backends.conformance import BackendConformance
 
@@ -28,26 +29,33 @@ from search_space import CategoricalParam, FixedParam, FloatParam, IntParam, Sea
 
 RunFn = Callable[..., dict[str, Any]]
 
+TASK = "synthetic"  # zero training cost; its params are those below
+SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # a user task (module:attr), for time budgets
+
+
+def synthetic_with_slow_epochs(options: Any) -> Any:
+    """The synthetic task with 0.5 s epochs of 5 batches: a time budget runs out inside a trial, as with real training."""
+    from bench.task.synthetic import make_synthetic_task
+
+    return make_synthetic_task(options, epoch_seconds=0.5, batches_per_epoch=5)
 TINY_SPACE = SearchSpace(name="tiny", params=(
-    IntParam(name="conv1_filters", low=4, high=8, step=4),
-    FixedParam(name="conv2_filters", value=8),
-    FloatParam(name="dropout", low=0.0, high=0.2, step=0.1),
-    CategoricalParam(name="dense", choices=(16, 32)),
-    FloatParam(name="learning_rate", low=3e-3, high=1e-2, log=True),
+    IntParam(name="units", low=32, high=128, step=32),
+    FixedParam(name="n_layers", value=2),
+    FloatParam(name="dropout", low=0.0, high=0.4, step=0.1),
+    CategoricalParam(name="optimizer", choices=("adam", "sgd")),
+    FloatParam(name="learning_rate", low=1e-3, high=3e-2, log=True),
     FixedParam(name="batch_size", value=64),
 ))
 GRID_SPACE = SearchSpace(name="tiny_grid", params=(
-    IntParam(name="conv1_filters", low=4, high=8, step=4),
-    FixedParam(name="conv2_filters", value=8),
-    CategoricalParam(name="dense", choices=(16, 32)),
+    IntParam(name="units", low=32, high=64, step=32),
+    FixedParam(name="n_layers", value=2),
+    CategoricalParam(name="optimizer", choices=("adam", "sgd")),
     CategoricalParam(name="learning_rate", choices=(0.003, 0.01)),
     FixedParam(name="batch_size", value=64),
 ))
-FAILING_SPACE = SearchSpace(name="failing", description="Dense(0) fails at build time; learning rate 1e12 makes the loss NaN", params=(
-    FixedParam(name="conv1_filters", value=4),
-    FixedParam(name="conv2_filters", value=8),
-    CategoricalParam(name="dense", choices=(0, 16)),
-    CategoricalParam(name="learning_rate", choices=(1e12, 0.01)),
+FAILING_SPACE = SearchSpace(name="failing", description="units 0 fails at build time; learning rate 30 makes the loss NaN in the first epoch", params=(
+    CategoricalParam(name="units", choices=(0, 64)),
+    CategoricalParam(name="learning_rate", choices=(30.0, 0.003)),
     FixedParam(name="batch_size", value=64),
 ))
 
@@ -58,16 +66,14 @@ def read_trials(run: dict[str, Any]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_in_process(results_dir: Path, *, backend: str, space: str, trials: int | None = 2, max_epochs: int = 2,
-                   epoch_budget: int | None = None, time_budget: float | None = None, train_subset: int | None = 200,
+def run_in_process(results_dir: Path, *, backend: str, space: str | None = None, task: str = TASK, trials: int | None = 2,
+                   max_epochs: int = 2, epoch_budget: int | None = None, time_budget: float | None = None,
                    **config: Any) -> dict[str, Any]:
     """One `bench run` in this process (TensorFlow imported once per test session); returns its run record."""
-    from bench.run.budget import Budget
-    from bench.run.runner import RunConfig, execute
+    from bench.run import Budget, RunConfig, run_tuning
 
     budget = Budget(trials=trials, max_epochs=max_epochs, epoch_budget=epoch_budget, time_budget=time_budget)
-    run_config = RunConfig(backend=backend, space=space, train_subset=train_subset, results_dir=str(results_dir), budget=budget, **config)
-    return execute(run_config, argv=["test"], quiet=True)
+    return run_tuning(RunConfig(backend=backend, task=task, space=space, results_dir=str(results_dir), budget=budget, **config))
 
 
 def du_bytes(path: Path, *, apparent: bool = False) -> int:
@@ -150,7 +156,7 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
         mine = by_id[trial["backend_trial_id"]]
         assert mine.state == trial["state"], (trial["number"], mine.state, trial["state"])
         if trial["state"] == "complete":
-            assert mine.value == pytest.approx(trial["val_accuracy"], rel=1e-6), (trial["number"], mine.value, trial["val_accuracy"])
+            assert mine.value == pytest.approx(trial["objective"], rel=1e-6), (trial["number"], mine.value, trial["objective"])
         for name, value in mine.params.items():
             if name in trial["params"]:
                 assert _same_value(value, trial["params"][name]), (trial["number"], name, value, trial["params"][name])
@@ -164,8 +170,9 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
             assert trial["train_seconds"] <= mine.seconds + 0.05, (trial, mine)
     complete = [s for s in stored if s.state == "complete" and s.value is not None]
     if complete:
-        best_value = max(s.value for s in complete)
-        assert run["best_trial"]["val_accuracy"] == pytest.approx(best_value, rel=1e-6)
+        direction = run["objective"]["direction"]
+        best_value = (max if direction == "max" else min)(s.value for s in complete)
+        assert run["best_trial"]["objective"] == pytest.approx(best_value, rel=1e-6)
         best_ids = {s.backend_trial_id for s in complete if s.value == pytest.approx(best_value, rel=1e-6)}
         recorded_best = next(t for t in trials if t["number"] == run["best_trial"]["number"])
         assert recorded_best["backend_trial_id"] in best_ids
@@ -186,7 +193,8 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
     assert spent["epochs"] == sum(t["epochs_run"] for t in trials), "epochs charged to the budget differ from the trials' epochs"
     assert spent["trials"] == len(trials) == sum(stored_run["trials_by_state"].values())  # the guard's count vs the records
     for t in trials:
-        assert t["epochs_run"] == len(t["val_accuracy_per_epoch"]) == len(t["val_loss_per_epoch"]), t
+        assert t["epochs_run"] == len(t["objective_per_epoch"]) == len(t["val_loss_per_epoch"]), t
+        assert t[stored_run["objective"]["metric"]] == t["objective"], t  # also under the metric's own name
         assert t["wall_seconds"] + 1e-3 >= t["train_seconds"] + t["eval_seconds"], t
     budget = stored_run["budget"]
     if budget["epoch_budget"] is not None:
@@ -247,9 +255,10 @@ class BackendConformance:
             assert trial["state"] == "complete", trial["error"]
             assert set(trial["params"]) == {p.name for p in space}
             assert space.violations(trial["params"]) == []
-            assert 0.0 <= trial["val_accuracy"] <= 1.0 and 0.0 <= trial["test_accuracy"] <= 1.0
-            assert trial["epochs_run"] == len(trial["val_accuracy_per_epoch"]) == 2
-            assert trial["best_epoch"] == trial["val_accuracy_per_epoch"].index(trial["val_accuracy"]) + 1
+            assert 0.0 <= trial["objective"] <= 1.0 and 0.0 <= trial["test_objective"] <= 1.0
+            assert trial["epochs_run"] == len(trial["objective_per_epoch"]) == 2
+            assert trial["best_epoch"] == trial["objective_per_epoch"].index(max(trial["objective_per_epoch"])) + 1
+            assert trial["objective"] == max(trial["objective_per_epoch"])
             assert trial["train_seconds"] > 0 and trial["overhead_seconds"] >= 0
             assert 0 < trial["callback_seconds"] < trial["fit_seconds"]
             assert (trial["disk_bytes"] > 0) == self.writes_to_disk and trial["memory_rss_bytes"] > 50 * 2**20
@@ -263,7 +272,7 @@ class BackendConformance:
 
     def test_epoch_budget_of_20_is_never_exceeded(self, run_tiny: RunFn, budget_case: tuple[str | None, str | None]) -> None:
         algorithm, pruner = budget_case
-        run = run_tiny(algorithm=algorithm, pruner=pruner, trials=None, max_epochs=9, epoch_budget=20, train_subset=100)
+        run = run_tiny(algorithm=algorithm, pruner=pruner, trials=None, max_epochs=9, epoch_budget=20)
         trials = read_trials(run)
         assert sum(t["epochs_run"] for t in trials) == run["budget_spent"]["epochs"] == 20
         assert run["stop_reason"] == "epochs"
@@ -271,7 +280,7 @@ class BackendConformance:
 
     def test_time_budget_ends_the_run_shortly_after_it(self, run_tiny: RunFn) -> None:
         started = time.monotonic()
-        run = run_tiny(trials=None, max_epochs=50, time_budget=8, train_subset=None)
+        run = run_tiny(trials=None, max_epochs=50, time_budget=8, task=SLOW_TASK)
         elapsed = time.monotonic() - started
         assert run["stop_reason"] == "time"
         assert 8 <= run["budget_spent"]["seconds"] < 8 + 4
@@ -285,11 +294,11 @@ class BackendConformance:
         assert len(trials) == 4 and run["status"] == "complete"
         outcomes = set()
         for trial in trials:
-            dense, learning_rate = trial["params"]["dense"], trial["params"]["learning_rate"]
-            if dense == 0:
+            units, learning_rate = trial["params"]["units"], trial["params"]["learning_rate"]
+            if units == 0:
                 assert trial["state"] == "failed" and "units" in trial["error"] and trial["epochs_run"] == 0, trial
                 outcomes.add("build")
-            elif learning_rate == 1e12:
+            elif learning_rate == 30.0:
                 # The epoch that broke ran and was charged to the budget: it is the trial's one epoch.
                 assert trial["state"] == "failed" and "loss became nan" in trial["error"] and trial["epochs_run"] == 1, trial
                 outcomes.add("nan")

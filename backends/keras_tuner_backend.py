@@ -37,6 +37,7 @@ class KerasTunerBackend(Backend):
         import keras_tuner as kt
 
         harness, space, guard = ctx.harness, ctx.space, ctx.guard
+        metric = ctx.objective.metric
         current: dict[str, Any] = {}
 
         class HarnessHyperModel(kt.HyperModel):
@@ -55,7 +56,7 @@ class KerasTunerBackend(Backend):
             def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
                     initial_epoch: int = 0, callbacks: Any = (), **kwargs: Any) -> dict[str, float]:
                 value = current["scope"].fit(model, epochs=epochs, initial_epoch=initial_epoch, callbacks=list(callbacks or ()))
-                return {"val_accuracy": value}
+                return {metric: value}
 
         tuner_class = {
             "random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
@@ -79,7 +80,7 @@ class KerasTunerBackend(Backend):
 
         options: dict[str, Any] = {
             "hypermodel": HarnessHyperModel(),
-            "objective": kt.Objective("val_accuracy", direction="max"),
+            "objective": kt.Objective(metric, direction=ctx.objective.direction),
             "seed": ctx.seed,
             "directory": str(ctx.work_dir),
             "project_name": "search",
@@ -93,7 +94,7 @@ class KerasTunerBackend(Backend):
             options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
         tuner = GuardedTuner(**options)
         if ctx.resume:
-            settle_killed_trials(tuner, harness, space)
+            settle_killed_trials(tuner, harness, space, metric)
         else:
             tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
         if guard.exhausted():
@@ -105,7 +106,7 @@ class KerasTunerBackend(Backend):
             tuner.on_search_end()
 
 
-def settle_killed_trials(tuner: Any, harness: Any, space: Any) -> int:
+def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str) -> int:
     """End the trials a killed session left running (KerasTuner's reload queues them for a retry instead): each gets the
     state tunebench recorded for it (a kill can fall between our record and KerasTuner's end_trial), or FAILED, and is
     then recorded as failed."""
@@ -117,8 +118,8 @@ def settle_killed_trials(tuner: Any, harness: Any, space: Any) -> int:
     oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
     for trial in stale:
         recorded = harness.settle_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
-        if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
-            oracle.update_trial(trial.trial_id, {"val_accuracy": recorded["val_accuracy"]}, step=recorded.get("best_epoch") or 0)
+        if recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None:
+            oracle.update_trial(trial.trial_id, {metric: recorded["objective"]}, step=recorded.get("best_epoch") or 0)
             trial.status = trial_module.TrialStatus.COMPLETED
         else:
             trial.status = trial_module.TrialStatus.FAILED

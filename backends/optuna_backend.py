@@ -85,8 +85,8 @@ def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchS
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
-        if recorded is not None and recorded["state"] == "complete" and recorded.get("val_accuracy") is not None:
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=[recorded["val_accuracy"]])
+        if recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=[recorded["objective"]])
         elif recorded is not None and recorded["state"] == "pruned":
             storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
         else:
@@ -106,7 +106,7 @@ class OptunaBackend(Backend):
     }
     pruners: ClassVar[dict[str, str]] = {
         "none": "no pruning (default)",
-        "median": "MedianPruner on each epoch's val_accuracy",
+        "median": "MedianPruner on each epoch's objective value",
         "hyperband": "HyperbandPruner, resource = epochs",
     }
     algorithm_flag: ClassVar[str] = "--sampler"
@@ -132,7 +132,7 @@ class OptunaBackend(Backend):
             storage=storage,
             sampler=sampler,
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
-            direction="maximize",
+            direction=ctx.objective.optuna_direction,
             load_if_exists=ctx.resume,
         )
         if ctx.resume:
@@ -147,7 +147,7 @@ class OptunaBackend(Backend):
                 with harness.bookkeeping():
                     save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
                 model = scope.build(params)
-                callbacks = [KerasPruningCallback(trial, "val_accuracy")] if prune else []
+                callbacks = [KerasPruningCallback(trial, ctx.objective.metric)] if prune else []
                 # Only the objective goes into Optuna's storage: test metrics stay in tunebench's records.
                 return scope.fit(model, callbacks=callbacks)
 

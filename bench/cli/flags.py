@@ -10,7 +10,7 @@ from bench.errors import excerpt, one_line
 from bench.run.runner import MAX_SEED
 
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
-CONFIG_FIELDS = ("backend", "algorithm", "pruner", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
+CONFIG_FIELDS = ("backend", "algorithm", "pruner", "task", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
                  "patience")
 
 
@@ -54,10 +54,11 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
     """Add the task and budget flags; return those that `compare` forwards unchanged to every run (all but --seed)."""
     task = parser.add_argument_group("task")
     forwarded = [
-        task.add_argument("--dataset", help="digits (default, offline), mnist, fashion_mnist, idx"),
+        task.add_argument("--task", help="cnn (default), mlp-regression, synthetic, an installed task, or module:attr for your own"),
+        task.add_argument("--dataset", help="the cnn task's images: digits (default, offline), mnist, fashion_mnist, idx"),
         task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)"),
-        task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N stratified training images"),
-        task.add_argument("--space", help="shipped space name or a YAML/JSON file (default small_cnn)"),
+        task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N training examples (stratified for cnn)"),
+        task.add_argument("--space", help="shipped space name or a YAML/JSON file (default: the task's own)"),
         task.add_argument("--patience", type=positive_int, help="early stopping: epochs without improvement (both backends)"),
     ]
     budget = parser.add_argument_group("budget (the same for every backend)")

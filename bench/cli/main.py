@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m bench", description="tunebench: compare hyperparameter-tuning backends fairly.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    run = sub.add_parser("run", help="tune the CNN task with one backend under a budget")
+    run = sub.add_parser("run", help="tune a task (the CNN by default) with one backend under a budget")
     run.add_argument("--backend", help="optuna (default), keras-tuner, or a plugin")
     run.add_argument("--algorithm", "--sampler", "--tuner", dest="algorithm", help="the backend's algorithm (see `list`)")
     run.add_argument("--pruner", help="optuna only: none (default), median, hyperband")
@@ -125,6 +125,7 @@ def _show_space(space: Any, backends: list[Any], dumps: Any) -> None:
 def cmd_list() -> int:
     from backends.registry import all_backends
     from bench.task.datasets import DATASET_HELP
+    from bench.task.registry import SHIPPED, registered
     from search_space import load_space, shipped_spaces
 
     for backend in all_backends():
@@ -133,7 +134,12 @@ def cmd_list() -> int:
             print(f"  {backend.algorithm_flag} {name}{' (default)' if i == 0 else ''}: {text}")
         for name, text in backend.pruners.items():
             print(f"  --pruner {name}: {text}")
-    print("datasets:")
+    print("tasks (--task NAME, or module:attr for your own):")
+    for name, shipped in SHIPPED.items():
+        print(f"  {name}{' (default)' if name == 'cnn' else ''}: {shipped.summary}; space {shipped.space}")
+    for name, target in registered().items():
+        print(f"  {name}: installed ({target})")
+    print("datasets (--dataset, for the cnn task):")
     for name, text in DATASET_HELP.items():
         print(f"  {name}: {text}")
     print("shipped spaces (--space NAME):")

@@ -12,8 +12,8 @@ from typing import Any
 
 from bench.run.budget import BudgetGuard
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, resident_bytes
-from bench.run.trainer import TrainingProgress, held_out_accuracy
-from bench.task.cnn import CnnTask
+from bench.run.trainer import TrainingProgress, fit
+from bench.task.base import LoadedTask, TaskError
 
 KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
 INTERRUPTED_ERROR = "interrupted by Ctrl-C"
@@ -30,7 +30,7 @@ class TrialScope:
     params: dict[str, Any] = field(default_factory=dict)
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     initial_epoch: int = 0
-    test_accuracy: float | None = None
+    test_objective: float | None = None
     eval_seconds: float = 0.0
     bookkeeping_seconds: float = 0.0  # tunebench's own work outside fit: progress files, disk and memory readings, sampler state
 
@@ -44,21 +44,21 @@ class TrialScope:
         return self.harness.task.build(self.params)
 
     def fit(self, model: Any, *, epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = ()) -> float:
-        """Train up to `epochs` (the run's cap by default; never past the epoch budget); return the objective."""
-        guard = self.harness.guard
+        """Train up to `epochs` (the run's cap by default; never past the epoch budget); return the objective's best value."""
+        harness = self.harness
+        guard = harness.guard
         self.initial_epoch = initial_epoch
         wanted = guard.budget.max_epochs if epochs is None else epochs - initial_epoch
         last_epoch = initial_epoch + guard.epochs_for_trial(wanted)
-        self.harness.task.fit(
-            model, self.params, progress=self.progress, epochs=last_epoch, initial_epoch=initial_epoch,
-            callbacks=callbacks, guard=guard, epoch_hook=lambda: self.harness.epoch_ended(self),
-        )
-        t0 = time.perf_counter()
-        self.test_accuracy = held_out_accuracy(model, self.harness.task.data)
-        self.eval_seconds = time.perf_counter() - t0
-        if self.progress.best_val_accuracy is None:
+        fit(model, harness.task, progress=self.progress, epochs=last_epoch, initial_epoch=initial_epoch,
+            batch_size=harness.task.batch_size(self.params), callbacks=callbacks, guard=guard, patience=harness.patience,
+            epoch_hook=lambda: harness.epoch_ended(self))
+        if self.progress.best_objective is None:
             raise RuntimeError("the trial ended before any epoch finished")
-        return self.progress.best_val_accuracy
+        t0 = time.perf_counter()
+        self.test_objective = harness.task.test_score(model)
+        self.eval_seconds = time.perf_counter() - t0
+        return self.progress.best_objective
 
 
 TrialListener = Callable[[TrialRecord], None]
@@ -74,7 +74,7 @@ class Harness:
     def __init__(
         self,
         *,
-        task: CnnTask,
+        task: LoadedTask,
         guard: BudgetGuard,
         folder: RunFolder,
         work_dir: Path,
@@ -82,9 +82,12 @@ class Harness:
         recorded: Sequence[Mapping[str, Any]] = (),
         disk_peak: int = 0,
         listeners: Sequence[TrialListener] = (),
+        patience: int | None = None,
     ) -> None:
         """`recorded`: the trials already in trials.jsonl (a resumed run); numbering continues after them."""
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
+        self.patience = patience  # early stopping after this many epochs without improvement (None: off)
+        self.task_error: TaskError | None = None  # the task broke the interface: the run stops and reports it
         self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
         self.next_number = len(recorded)
         self.listeners = list(listeners)
@@ -116,7 +119,7 @@ class Harness:
             return self.recorded[backend_trial_id]
         record = killed_trial_record({"backend_trial_id": backend_trial_id, "params": dict(params),
                                       "started_at_seconds": self.guard.seconds, "seconds": self.guard.seconds},
-                                     number=self.next_number)
+                                     number=self.next_number, metric=self.task.objective.metric)
         self.next_number += 1
         self.guard.count_trial()
         self.folder.append_trial(record)
@@ -148,6 +151,11 @@ class Harness:
                 raise RunInterrupted(INTERRUPTED_ERROR)
         except RunInterrupted:
             self._record(scope, "failed", INTERRUPTED_ERROR)
+            raise
+        except TaskError as exc:  # not this trial's fault but the task's: every trial would fail the same way
+            self._record(scope, "failed", f"{type(exc).__name__}: {exc}")
+            self.task_error = exc
+            self.guard.interrupt()
             raise
         except KeyboardInterrupt:  # a second Ctrl-C: record what ran, then stop at once
             scope.progress.stopped_by = "interrupted"
@@ -184,7 +192,7 @@ class Harness:
         self.folder.write_running({
             "number": scope.number, "backend_trial_id": scope.backend_trial_id, "params": scope.params,
             "started_at_seconds": round(scope.started_at_seconds, 4), "seconds": round(self.guard.seconds, 4),
-            "epochs_run": prog.epochs_run, "initial_epoch": scope.initial_epoch, "val_accuracy_per_epoch": prog.val_accuracy,
+            "epochs_run": prog.epochs_run, "initial_epoch": scope.initial_epoch, "objective_per_epoch": prog.objective,
             "val_loss_per_epoch": prog.val_loss, "train_seconds": round(prog.train_seconds, 4),
             "disk_bytes": self.disk.last.allocated, "disk_apparent_bytes": self.disk.last.apparent, "disk_peak_bytes": self.disk.peak,
         })
@@ -204,10 +212,10 @@ class Harness:
             backend_trial_id=scope.backend_trial_id,
             state=state,
             params=scope.params,
-            val_accuracy=prog.best_val_accuracy,
+            objective=prog.best_objective,
             best_epoch=prog.best_epoch,
-            test_accuracy=scope.test_accuracy if state == "complete" else None,
-            val_accuracy_per_epoch=prog.val_accuracy,
+            test_objective=scope.test_objective if state == "complete" else None,
+            objective_per_epoch=prog.objective,
             val_loss_per_epoch=prog.val_loss,
             epochs_run=prog.epochs_run,
             initial_epoch=scope.initial_epoch,
@@ -224,6 +232,7 @@ class Harness:
             disk_bytes=disk.allocated,
             disk_apparent_bytes=disk.apparent,
             memory_rss_bytes=memory,
+            metric=self.task.objective.metric,
         )
         with self.bookkeeping():
             self.folder.append_trial(record)
@@ -249,7 +258,7 @@ def trial_seed(run_seed: int, number: int) -> int:
     return (run_seed * 100_003 + number) % 2**32
 
 
-def killed_trial_record(running: dict[str, Any], number: int) -> TrialRecord:
+def killed_trial_record(running: dict[str, Any], number: int, metric: str) -> TrialRecord:
     """The record of a trial that a killed process left running, from what it last saved (`Harness.checkpoint`)."""
     seconds, started = float(running.get("seconds", 0.0)), float(running.get("started_at_seconds", 0.0))
     return TrialRecord(
@@ -257,7 +266,7 @@ def killed_trial_record(running: dict[str, Any], number: int) -> TrialRecord:
         backend_trial_id=str(running.get("backend_trial_id", "")),
         state="failed",
         params=dict(running.get("params") or {}),
-        val_accuracy_per_epoch=list(running.get("val_accuracy_per_epoch") or []),
+        objective_per_epoch=list(running.get("objective_per_epoch") or []),
         val_loss_per_epoch=list(running.get("val_loss_per_epoch") or []),
         epochs_run=int(running.get("epochs_run", 0)),
         initial_epoch=int(running.get("initial_epoch", 0)),
@@ -269,4 +278,5 @@ def killed_trial_record(running: dict[str, Any], number: int) -> TrialRecord:
         finished_at_seconds=round(seconds, 3),
         disk_bytes=int(running.get("disk_bytes", 0)),
         disk_apparent_bytes=int(running.get("disk_apparent_bytes", 0)),
+        metric=metric,
     )

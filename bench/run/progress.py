@@ -6,6 +6,7 @@ from typing import Any
 
 from bench.run.budget import BudgetGuard
 from bench.run.records import TrialRecord, count_states
+from bench.task.base import Objective
 
 
 def human_bytes(n: float) -> str:
@@ -19,8 +20,8 @@ def human_bytes(n: float) -> str:
 class ProgressView:
     """Trial n of N, best so far, elapsed and time left; silent when quiet."""
 
-    def __init__(self, guard: BudgetGuard, *, quiet: bool, title: str) -> None:
-        self.guard, self.quiet, self.title = guard, quiet, title
+    def __init__(self, guard: BudgetGuard, objective: Objective, *, quiet: bool, title: str) -> None:
+        self.guard, self.objective, self.quiet, self.title = guard, objective, quiet, title
         self.best: float | None = None
         self.walls: list[float] = []
         self._progress: Any = None
@@ -53,12 +54,12 @@ class ProgressView:
 
     def on_trial(self, record: TrialRecord) -> None:
         self.walls.append(record.wall_seconds)
-        if record.state == "complete" and record.val_accuracy is not None:
-            self.best = max(self.best or 0.0, record.val_accuracy)
+        if record.state == "complete" and self.objective.better(record.objective, self.best):
+            self.best = record.objective
         if self._progress is None:
             return
         left = self.time_left()
-        status = f"best {self.best:.4f}" if self.best is not None else "best -"
+        status = f"best {self.objective.metric} {self.best:.4g}" if self.best is not None else "best -"
         status += f" | last: {record.state}" + (f" ({record.error[:60]})" if record.error else "")
         status += f" | {self.guard.epochs} epochs | left ~{left:.0f}s" if left is not None else f" | {self.guard.epochs} epochs"
         self._progress.update(self._task, completed=self.guard.trials, status=status)
@@ -76,7 +77,10 @@ def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
     table.add_row("backend", f"{run['backend']} / {run['algorithm']}" + (f" + {run['pruner']} pruner" if run.get("pruner") not in (None, "none") else ""))
     best = run.get("best_trial")
     if best:
-        table.add_row("best trial", f"#{best['number']}: val_accuracy {best['val_accuracy']:.4f}, test_accuracy {best['test_accuracy']:.4f}")
+        objective = Objective.from_record(run)
+        test = best.get("test_objective")
+        table.add_row("best trial", f"#{best['number']}: {objective.metric} {best['objective']:.4g} ({objective.direction}imised), "
+                                    f"{objective.test_metric} {'-' if test is None else f'{test:.4g}'}")
         table.add_row("best params", ", ".join(f"{k}={v}" for k, v in best["params"].items()))
     else:
         table.add_row("best trial", "none completed")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.task.base import Objective
 
 TRIAL_STATES = ("complete", "pruned", "failed")
 
@@ -21,10 +22,10 @@ class TrialRecord:
     backend_trial_id: str
     state: str
     params: dict[str, Any]
-    val_accuracy: float | None = None
+    objective: float | None = None  # the objective's metric at the best epoch (also written under the metric's own name)
     best_epoch: int | None = None
-    test_accuracy: float | None = None
-    val_accuracy_per_epoch: list[float] = field(default_factory=list)
+    test_objective: float | None = None  # the same metric on the held-out test split, best-epoch weights (complete trials)
+    objective_per_epoch: list[float] = field(default_factory=list)
     val_loss_per_epoch: list[float] = field(default_factory=list)
     epochs_run: int = 0
     initial_epoch: int = 0
@@ -41,13 +42,21 @@ class TrialRecord:
     disk_bytes: int = 0  # allocated (what `du` reports) in the backend's folder when the trial ended
     disk_apparent_bytes: int = 0  # the files' own sizes (`du --apparent-size`)
     memory_rss_bytes: int = 0  # resident memory of the process when the trial ended
+    metric: str = "val_accuracy"  # the objective's metric, as the task's model logs it
 
     def __post_init__(self) -> None:
         if self.state not in TRIAL_STATES:
             raise ValueError(f"trial state must be one of {TRIAL_STATES}, but got {self.state!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The record, with the objective also under the metric's own names (e.g. val_accuracy and test_accuracy)."""
+        data = asdict(self)
+        data.setdefault(self.metric, self.objective)
+        data.setdefault("test_" + self.metric.removeprefix("val_"), self.test_objective)
+        return data
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), allow_nan=True)
+        return json.dumps(self.to_dict(), allow_nan=True)
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -60,10 +69,18 @@ def count_states(trials: list[dict[str, Any]]) -> dict[str, int]:
     return {state: sum(1 for t in trials if t["state"] == state) for state in TRIAL_STATES}
 
 
-def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The complete trial with the highest validation accuracy; the earliest one wins a tie."""
-    complete = [t for t in trials if t["state"] == "complete" and t.get("val_accuracy") is not None]
-    return max(complete, key=lambda t: (t["val_accuracy"], -t["number"]), default=None)
+def best_trial(trials: list[dict[str, Any]], objective: Objective) -> dict[str, Any] | None:
+    """The complete trial with the best objective value (in the objective's direction); the earliest one wins a tie."""
+    complete = [t for t in trials if t["state"] == "complete" and t.get("objective") is not None]
+    return max(complete, key=lambda t: (objective.sort_key(t["objective"]), -t["number"]), default=None)
+
+
+def upgrade_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """A record written before tasks were pluggable (validation accuracy only) in today's form."""
+    if "objective" not in trial and "val_accuracy" in trial:
+        trial = {**trial, "objective": trial["val_accuracy"], "test_objective": trial.get("test_accuracy"),
+                 "objective_per_epoch": trial.get("val_accuracy_per_epoch", []), "metric": "val_accuracy"}
+    return trial
 
 
 @dataclass(frozen=True)
@@ -192,7 +209,7 @@ class RunFolder:
             if not line.strip():
                 continue
             try:
-                trials.append(json.loads(line))
+                trials.append(upgrade_trial(json.loads(line)))
             except json.JSONDecodeError:
                 skipped.append(f"{self.trials_jsonl}: line {i} is cut off or not JSON; skipped")
         return trials, skipped

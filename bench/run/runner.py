@@ -36,10 +36,11 @@ class RunConfig:
     backend: str = "optuna"
     algorithm: str | None = None
     pruner: str | None = None
-    dataset: str = "digits"
+    task: str = "cnn"  # a shipped task, an installed one, or module:attr
+    dataset: str | None = None  # the cnn task's dataset (digits when not given)
     data_dir: str | None = None
     train_subset: int | None = None
-    space: str = "small_cnn"
+    space: str | None = None  # None: the task's own space
     budget: Budget = field(default_factory=Budget)
     seed: int = 0
     device: str = "cpu"
@@ -120,9 +121,10 @@ def new_run_id(config: RunConfig) -> str:
 
 
 def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
-    """Check everything a user can get wrong before any heavy import: backend, algorithm, space."""
+    """Check everything a user can get wrong before any heavy import: backend, algorithm, and the space when it is known
+    without loading the task (given, or a shipped task's own); returns the space, or None."""
     from backends.registry import get_backend
-    from search_space import SpaceError, resolve_space
+    from bench.task.registry import default_space
 
     backend = get_backend(config.backend)
     algorithm = config.algorithm or backend.default_algorithm
@@ -136,14 +138,33 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
             raise UsageError(f"{backend.name} has no pruner {excerpt(pruner)}; choose one of: {', '.join(backend.pruners)}")
     if pruner is None and backend.pruners:
         pruner = "none"
+    config = replace(config, algorithm=algorithm, pruner=pruner)
+    space_name = config.space or default_space(config.task)
+    return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm)
+
+
+def checked_space(name: str, backend: Any, algorithm: str | None) -> Any:
+    """The space `name` (shipped or a file), refused in one line if the backend cannot search it exactly."""
+    from search_space import SpaceError, resolve_space
+
     try:
-        space = resolve_space(config.space)
+        space = resolve_space(name)
     except SpaceError as exc:
         raise UsageError("; ".join(exc.problems)) from None
     problems = backend.check_space(space, algorithm)
     if problems:
         raise UsageError("; ".join(problems))
-    return replace(config, algorithm=algorithm, pruner=pruner), backend, space
+    return space
+
+
+def first_values(space: Any) -> dict[str, Any]:
+    """Each active parameter's first value (its first choice or grid value, else its low end)."""
+    params: dict[str, Any] = {}
+    for param in space:
+        if space.is_active(param, params):
+            grid = param.grid()
+            params[param.name] = grid[0] if grid else param.low
+    return params
 
 
 def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_from: Path | None = None) -> dict[str, Any]:
@@ -155,6 +176,18 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
 
     config, backend, space = prepare(config)
     configure_runtime(config.keras_backend, config.device)
+    from bench.task.base import TaskOptions
+    from bench.task.registry import check_builds, load_task
+
+    task = load_task(config.task, TaskOptions(config.dataset, config.data_dir, config.train_subset))
+    if space is None:
+        if task.task.space is None:
+            raise UsageError(f"task {task.task.name} names no search space of its own; pass --space FILE")
+        space = checked_space(task.task.space, backend, config.algorithm)
+    problems = task.task.check_space([p.name for p in space])
+    if problems:
+        raise UsageError("; ".join(problems))
+    check_builds(task, first_values(space))
 
     previous: dict[str, Any] = {}
     if resume_from is None:
@@ -170,21 +203,16 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
 
     from bench.run.harness import Harness
     from bench.run.progress import ProgressView
-    from bench.task.cnn import CnnTask
-    from bench.task.datasets import load_dataset
-
-    data = load_dataset(config.dataset, data_dir=config.data_dir, train_subset=config.train_subset)
     accelerators = accelerator_names(config.keras_backend)
     if config.device.startswith("gpu") and not accelerators:
         raise UsageError(f"--device {config.device}: Keras backend {config.keras_backend} sees no GPU here; use --device cpu")
-    task = CnnTask(data, patience=config.patience)
     if previous:
         refuse_if_changed("dataset", previous.get("task", {}).get("dataset"), task.describe()["dataset"], run_id)
         refuse_if_changed("task", previous.get("task"), task.describe(), run_id)
     work_dir = folder.path / backend.name.replace("-", "_")
     if resume_from is None:
         folder.create()
-    done, spent_seconds, killed, disk_peak = recover(folder, previous)
+    done, spent_seconds, killed, disk_peak = recover(folder, previous, task.objective.metric)
     guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=spent_seconds, started=started)
 
     run: dict[str, Any] = {
@@ -206,6 +234,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
                   "keras per trial": "(seed * 100003 + trial number) mod 2**32, set before each trial's build"},
         "space": space_to_dict(space),
         "task": task.describe(),
+        "objective": task.objective.to_dict(),
         "budget": config.budget.to_dict(),
         "budget_spent": guard.spent(),
         "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn", config.keras_backend, *backend.packages)))),
@@ -226,17 +255,19 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         run.update(progress_record(guard, harness.disk, run))
         folder.write_run(run)
 
-    view = ProgressView(guard, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
+    view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
     harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=done,
-                      disk_peak=disk_peak, listeners=[persist, view.on_trial])
+                      disk_peak=disk_peak, listeners=[persist, view.on_trial], patience=config.patience)
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
-                     run_dir=folder.path)
+                     run_dir=folder.path, objective=task.objective)
     status, error = "complete", None
     try:
         with view, graceful_interrupt(guard, quiet=quiet):
             backend.run(ctx)
-        if guard.interrupted:
+        if harness.task_error is not None:
+            status, error = "crashed", str(harness.task_error)
+        elif guard.interrupted:
             status = "interrupted"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -245,8 +276,10 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         raise
     finally:
         trials, _ = folder.read_trials()
-        run.update(finish_record(trials, guard, harness.disk, run, status, error))
+        run.update(finish_record(trials, guard, harness.disk, run, status, error, task.objective))
         folder.write_run(run)
+    if harness.task_error is not None:
+        raise harness.task_error
     return run
 
 
@@ -257,7 +290,7 @@ def refuse_if_changed(name: str, stored: Any, now: Any, run_id: str) -> None:
                          f"restore it, or start a new run (field '{name}')")
 
 
-def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str, Any]], float, int, int]:
+def recover(folder: RunFolder, previous: dict[str, Any], metric: str) -> tuple[list[dict[str, Any]], float, int, int]:
     """Finished trials, seconds spent, killed trials recorded now, and disk peak, for a run a kill may have cut short.
 
     A trial the kill left running (running_trial.json) is recorded as failed with what it spent. The file itself is
@@ -273,7 +306,7 @@ def recover(folder: RunFolder, previous: dict[str, Any]) -> tuple[list[dict[str,
         return done, seconds, 0, disk_peak
     killed = 0
     if str(running.get("backend_trial_id")) not in {str(t["backend_trial_id"]) for t in done}:  # else recorded just before the kill
-        record = killed_trial_record(running, number=len(done))
+        record = killed_trial_record(running, number=len(done), metric=metric)
         folder.append_trial(record)
         done.append(json.loads(record.to_json()))
         killed = 1
@@ -310,8 +343,8 @@ def graceful_interrupt(guard: BudgetGuard, *, quiet: bool) -> Iterator[None]:
 
 
 def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMeter, run: dict[str, Any], status: str,
-                  error: str | None) -> dict[str, Any]:
-    best = best_trial(trials)
+                  error: str | None, objective: Any) -> dict[str, Any]:
+    best = best_trial(trials, objective)
     final = disk.sample()  # after the backend's last writes
     return {
         **progress_record(guard, disk, run),
@@ -320,7 +353,8 @@ def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMe
         "ended_at": _now(),
         "stop_reason": (guard.exhausted() or "search ended (the algorithm had nothing left to try)") if status == "complete" else status,
         "trials_by_state": count_states(trials),
-        "best_trial": None if best is None else {k: best[k] for k in ("number", "params", "val_accuracy", "test_accuracy", "best_epoch")},
+        "best_trial": None if best is None else {k: best.get(k) for k in ("number", "params", "objective", "test_objective", "best_epoch",
+                                                                         objective.metric, objective.test_metric)},
         "disk_bytes_final": final.allocated,
         "disk_apparent_bytes_final": final.apparent,
     }

@@ -1,4 +1,4 @@
-"""Fit one model under the budget; score it by validation accuracy at its best epoch."""
+"""Train one model under the budget; score it by the task's objective at its best epoch (those weights restored)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.run.budget import BudgetGuard
-from bench.task.datasets import Dataset
+from bench.task.base import LoadedTask, Objective, TaskError
 
 
 class TrialFailed(RuntimeError):
@@ -21,7 +21,7 @@ class TrialFailed(RuntimeError):
 class TrainingProgress:
     """What one trial's training did so far; survives an exception raised mid-fit (pruning, NaN)."""
 
-    val_accuracy: list[float] = field(default_factory=list)
+    objective: list[float] = field(default_factory=list)  # the objective's metric at every epoch that ran
     val_loss: list[float] = field(default_factory=list)
     epoch_numbers: list[int] = field(default_factory=list)
     train_seconds: float = 0.0  # sum of epoch durations (our first callback's on_epoch_begin to on_epoch_end)
@@ -33,15 +33,15 @@ class TrainingProgress:
 
     @property
     def epochs_run(self) -> int:
-        return len(self.val_accuracy)
+        return len(self.objective)
 
     @property
-    def best_val_accuracy(self) -> float | None:
-        return None if self.best_index is None else self.val_accuracy[self.best_index]
+    def best_objective(self) -> float | None:
+        return None if self.best_index is None else self.objective[self.best_index]
 
     @property
     def best_epoch(self) -> int | None:
-        """1-based epoch number (as Keras counts with initial_epoch) of the best validation accuracy."""
+        """1-based epoch number (as Keras counts with initial_epoch) of the best objective value."""
         return None if self.best_index is None else self.epoch_numbers[self.best_index] + 1
 
 
@@ -61,7 +61,7 @@ def _callback_base() -> type:
     return keras.callbacks.Callback
 
 
-def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, patience: int | None) -> Any:
+def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: BudgetGuard | None, patience: int | None) -> Any:
     """First callback of every fit: times epochs, keeps the best weights, stops on NaN or patience."""
 
     class EpochKeeper(_callback_base()):  # type: ignore[misc]
@@ -74,22 +74,25 @@ def make_epoch_keeper(progress: TrainingProgress, guard: BudgetGuard | None, pat
                 self._keep(epoch, logs or {})
 
         def _keep(self, epoch: int, logs: dict) -> None:
+            if objective.metric not in logs:
+                raise TaskError(f"the model's epoch logs have no {objective.metric!r} (they have: {', '.join(logs) or 'nothing'}); "
+                                "compile the model with that metric, or name one it logs as the task's objective")
             loss = float(logs.get("loss", math.nan))
-            acc = float(logs.get("val_accuracy", math.nan))
+            value = float(logs[objective.metric])
             if guard is not None:
                 guard.count_epoch()
             # Every epoch that ran is recorded, the one that broke included: the budget was charged for it.
-            progress.val_accuracy.append(acc)
+            progress.objective.append(value)
             progress.val_loss.append(float(logs.get("val_loss", math.nan)))
             progress.epoch_numbers.append(epoch)
             if not math.isfinite(loss):
                 raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
-            if not math.isfinite(acc):
-                raise TrialFailed(f"validation accuracy became {acc} at epoch {epoch + 1}")
-            if progress.best_index is None or acc > progress.val_accuracy[progress.best_index]:
-                progress.best_index = len(progress.val_accuracy) - 1
+            if not math.isfinite(value):
+                raise TrialFailed(f"{objective.metric} became {value} at epoch {epoch + 1}")
+            if objective.better(value, progress.best_objective):
+                progress.best_index = len(progress.objective) - 1
                 progress.best_weights = self.model.get_weights()
-            elif patience is not None and len(progress.val_accuracy) - 1 - progress.best_index >= patience:
+            elif patience is not None and len(progress.objective) - 1 - progress.best_index >= patience:
                 progress.stopped_by = "early_stopping"
                 self.model.stop_training = True
 
@@ -135,7 +138,7 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard, epoch_hook:
 
 def fit(
     model: Any,
-    data: Dataset,
+    task: LoadedTask,
     *,
     progress: TrainingProgress,
     epochs: int,
@@ -146,34 +149,15 @@ def fit(
     patience: int | None = None,
     epoch_hook: Callable[[], None] | None = None,
 ) -> TrainingProgress:
-    """Train, then restore the weights of the best validation epoch."""
-    chain = [make_epoch_keeper(progress, guard, patience), *callbacks]
+    """Train with the task's loop, then restore the weights of the best validation epoch."""
+    chain = [make_epoch_keeper(progress, task.objective, guard, patience), *callbacks]
     if guard is not None:
         chain.append(make_budget_stop(progress, guard, epoch_hook))
     started = time.perf_counter()
     try:
-        model.fit(
-            data.x_train, data.y_train,
-            validation_data=(data.x_val, data.y_val),
-            epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
-            callbacks=chain, verbose=0, shuffle=True,
-        )
+        task.train(model, epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size, callbacks=chain)
     finally:
         progress.fit_seconds += time.perf_counter() - started
     if progress.best_weights is not None:
         model.set_weights(progress.best_weights)
     return progress
-
-
-def held_out_accuracy(model: Any, data: Dataset, batch_size: int = 1024) -> float:
-    """Held-out test accuracy of the model's current weights (for reports, never for tuning).
-
-    Eager forward passes: `model.evaluate` would trace a new function for every trial's model.
-    """
-    import numpy as np
-
-    correct = 0
-    for start in range(0, len(data.y_test), batch_size):
-        probs = np.asarray(model(data.x_test[start : start + batch_size], training=False))
-        correct += int((probs.argmax(axis=1) == data.y_test[start : start + batch_size]).sum())
-    return correct / len(data.y_test)

@@ -147,7 +147,7 @@ def trial_startup(data: Any, params: dict[str, Any] = TASK_PARAMS) -> None:
     """Build, compile and take the first training step of the task's model."""
     from bench.task.cnn_model import build_cnn
 
-    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
     model.fit(data.x_train[: params["batch_size"]], data.y_train[: params["batch_size"]], epochs=1,
               batch_size=params["batch_size"], verbose=0)
     injected_delay("startup")
@@ -157,7 +157,7 @@ def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS) -> Any:
     """A built model that has already run one epoch (compilation done) for throughput measures."""
     from bench.task.cnn_model import build_cnn
 
-    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
     return model
 
@@ -197,7 +197,7 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
         keras.utils.set_random_seed(seed * 100_003 + trial.number)
         params = suggest(trial, space)
         keras.backend.clear_session(free_memory=False)  # the tutorial clears the session before each build
-        model = build_cnn(params, input_shape=data.input_shape, num_classes=data.num_classes)
+        model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
         started = time.perf_counter()
         history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
                             batch_size=params.get("batch_size", 64), verbose=0)

@@ -1,16 +1,16 @@
-"""Datasets for the CNN task, with a fixed test split and a seeded, stratified validation split."""
+"""Image datasets for the CNN task, with a fixed test split and a seeded, stratified validation split."""
 
 from __future__ import annotations
 
 import gzip
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bench.errors import UsageError, excerpt
+from bench.task.base import Splits
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _IDX_FILES = {
@@ -19,50 +19,6 @@ _IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Images scaled to [0, 1] with a channel axis, labels as int; the test split is for reports only."""
-
-    name: str
-    source: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    split: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    def describe(self) -> dict[str, object]:
-        """What the run record stores to say which task this was."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "train": int(len(self.y_train)),
-            "val": int(len(self.y_val)),
-            "test": int(len(self.y_test)),
-            "fingerprint": self.fingerprint(),
-            **self.split,
-        }
-
-    def fingerprint(self) -> str:
-        """A hash of every split's contents: runs (and a resume) on other data do not pass for the same task."""
-        import hashlib
-
-        digest = hashlib.blake2b(digest_size=12)
-        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
-            digest.update(str((array.dtype, array.shape)).encode())
-            digest.update(np.ascontiguousarray(array).data)
-        return digest.hexdigest()
 
 
 RawSplits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -162,7 +118,7 @@ def load_dataset(
     train_subset: int | None = None,
     val_fraction: float = 0.1,
     split_seed: int = 0,
-) -> Dataset:
+) -> Splits:
     """Load `name`, carve a stratified validation split from its training set, scale to [0, 1]."""
     from sklearn.model_selection import train_test_split
 
@@ -194,12 +150,9 @@ def load_dataset(
         return x[..., None] if x.ndim == 3 else x
 
     classes = int(max(y_tr.max(), y_te.max()) + 1)
-    return Dataset(
+    return Splits(
+        prep(x_fit), y_fit.astype("int64"), prep(x_val), y_val.astype("int64"), prep(x_te), y_te.astype("int64"),
         name=name if data_dir is None else f"idx:{Path(data_dir).name}",
         source=source,
-        x_train=prep(x_fit), y_train=y_fit.astype("int64"),
-        x_val=prep(x_val), y_val=y_val.astype("int64"),
-        x_test=prep(x_te), y_test=y_te.astype("int64"),
-        num_classes=classes,
-        split={"val_fraction": val_fraction, "split_seed": split_seed, "train_subset": train_subset},
+        facts={"num_classes": classes, "val_fraction": val_fraction, "split_seed": split_seed, "train_subset": train_subset},
     )

@@ -1,0 +1,162 @@
+"""Tasks by reference: a shipped name, a name registered under the `tunebench.tasks` entry-point group, or module:attr.
+
+The attribute is a `Task`, or a function taking `TaskOptions` (or nothing) that returns one. The current folder is
+importable, so `--task my_task:task` finds `./my_task.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from bench.errors import excerpt
+from bench.task.base import LoadedTask, Task, TaskError, TaskOptions
+
+ENTRY_POINT_GROUP = "tunebench.tasks"
+
+
+@dataclass(frozen=True)
+class ShippedTask:
+    target: str  # module:attr of its factory
+    space: str  # its default search space
+    summary: str
+
+
+SHIPPED: dict[str, ShippedTask] = {
+    "cnn": ShippedTask("bench.task.cnn:make_cnn_task", "small_cnn",
+                       "the tutorial's CNN on images (--dataset digits by default); maximises val_accuracy"),
+    "mlp-regression": ShippedTask("bench.task.mlp_regression:make_mlp_regression_task", "mlp_regression",
+                                  "an MLP on scikit-learn's diabetes data; minimises val_mse"),
+    "synthetic": ShippedTask("bench.task.synthetic:make_synthetic_task", "synthetic",
+                             "zero-cost: seeded learning curves computed from the params (plateaus, noise, NaN); maximises val_score"),
+}
+
+
+def registered() -> dict[str, str]:
+    """Third-party tasks by name (entry point value module:attr); shipped names cannot be replaced."""
+    return {e.name: e.value for e in metadata.entry_points(group=ENTRY_POINT_GROUP) if e.name not in SHIPPED}
+
+
+def default_space(reference: str) -> str | None:
+    """The search space a shipped task uses when --space is not given (None: known only once the task is loaded)."""
+    shipped = SHIPPED.get(reference)
+    return shipped.space if shipped else None
+
+
+def _import_target(reference: str, target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise TaskError(f"--task {excerpt(reference)}: name a shipped task ({', '.join(SHIPPED)}), an installed one, "
+                        "or module:attribute (e.g. my_task:task for ./my_task.py)")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise TaskError(f"--task {excerpt(reference)}: no module {module_name!r} here; run from the folder that holds "
+                            f"{module_name.replace('.', '/')}.py, or install it") from None
+        raise TaskError(f"--task {excerpt(reference)}: importing {module_name} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the user's module raises, one line
+        raise TaskError(f"--task {excerpt(reference)}: importing {module_name} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
+    try:
+        value: Any = module
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except AttributeError:
+        raise TaskError(f"--task {excerpt(reference)}: module {module_name} has no attribute {attr!r}") from None
+    return value
+
+
+def _target_of(reference: str) -> str:
+    if reference in SHIPPED:
+        return SHIPPED[reference].target
+    plugins = registered()
+    if reference in plugins:
+        return plugins[reference]
+    if ":" not in reference:
+        raise TaskError(f"unknown task {excerpt(reference)}; known: {', '.join([*SHIPPED, *plugins])}, or module:attribute "
+                        "for your own (see `python -m bench list`)")
+    return reference
+
+
+def resolve_task(reference: str, options: TaskOptions) -> Task:
+    """The task `reference` names, made with the task flags (a task that takes none refuses those given)."""
+    value = _import_target(reference, _target_of(reference))
+    if isinstance(value, Task):
+        task = value
+        takes_options = False
+    elif callable(value):
+        try:
+            takes_options = len(inspect.signature(value).parameters) > 0
+        except (TypeError, ValueError):
+            takes_options = False
+        try:
+            task = value(options) if takes_options else value()
+        except TaskError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's factory: one line, not a traceback
+            from bench.errors import UsageError
+
+            if isinstance(exc, UsageError):
+                raise
+            raise TaskError(f"--task {excerpt(reference)}: making the task failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
+        if not isinstance(task, Task):
+            raise TaskError(f"--task {excerpt(reference)}: its factory returned {type(task).__name__}, not a bench.task.Task")
+    else:
+        raise TaskError(f"--task {excerpt(reference)} is a {type(value).__name__}, not a bench.task.Task "
+                        "(or a function returning one); see the README, 'Benchmark your own model'")
+    if not takes_options:
+        refuse_options(task.name, options, allowed=("train_subset",))
+    return task
+
+
+def refuse_options(task_name: str, options: TaskOptions, *, allowed: tuple[str, ...] = ()) -> None:
+    """A task flag the task does not use is an error, not silently ignored."""
+    for name in ("dataset", "data_dir", "train_subset"):
+        if getattr(options, name) is not None and name not in allowed:
+            flag = "--" + name.replace("_", "-")
+            raise TaskError(f"{flag} is for the cnn task; task {task_name} brings its own data (drop {flag})")
+
+
+def load_task(reference: str, options: TaskOptions, *, split_seed: int = 0) -> LoadedTask:
+    """Resolve the task and load its splits (after Keras is configured: a task's module may import it)."""
+    task = resolve_task(reference, options)
+    try:
+        splits = task.load()
+    except TaskError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's loader
+        from bench.errors import UsageError
+
+        if isinstance(exc, UsageError):
+            raise
+        raise TaskError(f"task {task.name}: loading its data failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
+    if options.train_subset is not None and "train_subset" not in splits.facts:
+        splits = splits.with_train_subset(options.train_subset, seed=split_seed)
+    return LoadedTask(task, splits, reference)
+
+
+def check_builds(loaded: LoadedTask, params: dict[str, Any]) -> None:
+    """`build` must return a compiled Keras model (checked once, with the space's first values, before any trial).
+
+    A build that raises for these params is left to the trials: it may be those params, and a failing trial is recorded.
+    """
+    import keras
+
+    try:
+        model = loaded.build(params)
+    except Exception:  # noqa: BLE001 - recorded as a failed trial if a backend draws these params
+        return
+    finally:
+        keras.backend.clear_session()
+    if not isinstance(model, keras.Model):
+        raise TaskError(f"task {loaded.task.name}: build() returned {type(model).__name__}, not a Keras model")
+    if not getattr(model, "compiled", True):
+        raise TaskError(f"task {loaded.task.name}: build() returned a model that is not compiled; call model.compile(...) "
+                        f"with the metric {loaded.objective.metric.removeprefix('val_')!r}")
