@@ -68,6 +68,9 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             added, trials = info["harness_added_seconds"], info.get("trials", 1)
             unit += (f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{added:.2f} s on {info['hand_seconds']:.1f} s, "
                      f"{1000 * added / trials:.0f} ms per trial)")
+        if "first_tenth_ms" in info:
+            unit += (f" ({info['n_trials']} trials in {info['command_seconds']:.0f} s: backend {info['backend_ms']:.1f} + tunebench "
+                     f"{info['harness_ms']:.1f} ms; first tenth {info['first_tenth_ms']:.1f}, last tenth {info['last_tenth_ms']:.1f} ms)")
         rows.append((bench["name"].removeprefix("test_"), shown, unit))
     return rows
 

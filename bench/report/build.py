@@ -40,10 +40,12 @@ def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float 
     out = Path(out_dir)
     runset = load_runs(paths, allow_mixed=allow_mixed)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summary_table(runset.runs, runset.trials, target=target)
-    display = display_table(summary, target=target)
-    significance = pairwise_table(runset.runs, "best_val_accuracy")
-    significance_test = pairwise_table(runset.runs, "test_accuracy")
+    objective = runset.objective
+    summary = summary_table(runset.runs, runset.trials, target=target, objective=objective)
+    display = display_table(summary, target=target, objective=objective)
+    higher = objective.direction == "max"
+    significance = pairwise_table(runset.runs, "best_objective", higher_is_better=higher, name=f"best {objective.metric}")
+    significance_test = pairwise_table(runset.runs, "test_objective", higher_is_better=higher, name=objective.test_metric)
     report = Report(out, runset, summary, display, significance)
     report.files["summary"] = write_table(display, out, "summary")
     report.files["summary_numbers"] = write_table(summary, out, "summary_numbers")
@@ -56,10 +58,11 @@ def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float 
     for run in runset.raw_runs:
         records = runset.trials_by_run[run["run_id"]]
         if views:
-            per_run[run["run_id"]] = write_views(study_from_trials(run["space"], records, run["run_id"]), out / "optuna_views", run["run_id"])
+            per_run[run["run_id"]] = write_views(study_from_trials(run["space"], records, run["run_id"], objective),
+                                                 out / "optuna_views", run["run_id"], objective.metric)
         if run["label"] not in studies_by_label:  # one study per label, all its seeds pooled, for importances
             pooled = [t for other in runset.raw_runs if other["label"] == run["label"] for t in runset.trials_by_run[other["run_id"]]]
-            studies_by_label[run["label"]] = study_from_trials(run["space"], pooled, run["label"])
+            studies_by_label[run["label"]] = study_from_trials(run["space"], pooled, run["label"], objective)
     plots = plot_all(runset, out / "plots", importance_frame(studies_by_label))
     report.files.update(plots)
     report.html = write_html(out / "report.html", title="tunebench comparison", summary=display, significance=significance,

@@ -10,11 +10,11 @@ import pandas as pd
 
 GUIDE = """
 <p><b>How to read this report.</b> Each row of the summary is one backend and algorithm, run once per seed under the
-same task and budget. <i>Best val acc</i> is the validation accuracy of the best trial of each run (the statistic every
-backend optimised); <i>test acc of selected</i> is the held-out test accuracy of that selected configuration, never seen by
-any tuner. Brackets are intervals over seeds, named in the column beside them: below 5 seeds the range (min–max) of the
+same task and budget. <i>Best val_…</i> is the task's objective (its validation metric, maximised or minimised as the
+column says) at the best trial of each run: the statistic every backend optimised. <i>test_… of selected</i> is the same
+metric on the held-out test split for that selected configuration, never seen by any tuner. Brackets are intervals over seeds, named in the column beside them: below 5 seeds the range (min–max) of the
 values seen, since a bootstrap of so few values cannot reach outside them; from 5 seeds a 95% BCa bootstrap interval of the
-mean, with n. A single seed has none. Rank orders rows by mean best validation accuracy (ties: less wall time). The significance table pairs runs by seed
+mean, with n. A single seed has none. Rank orders rows by the mean best objective, best first in its direction (ties: less wall time). The significance table pairs runs by seed
 (Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
 p&lt;0.05. <i>Backend overhead/trial</i> is wall time outside training and test evaluation, less tunebench's own bookkeeping: the
 backend's sampling, storage and checkpointing. <i>tunebench/trial</i> is that bookkeeping (its callbacks inside fit, its

@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
 from bench.run.records import RunFolder, best_trial, count_states, same_json
+from bench.task.base import Objective
 
 # Fields that must agree for runs to be ranked together, and where they live in run.json.
 COMPARABLE_FIELDS = {
@@ -30,6 +33,7 @@ class RunSet:
     trials: pd.DataFrame  # one row per trial, with run columns joined in
     raw_runs: list[dict[str, Any]]
     trials_by_run: dict[str, list[dict[str, Any]]]  # the recorded trial dicts, as read
+    objective: Objective = field(default_factory=Objective)  # the task's, shared by every run (or --allow-mixed)
     notes: list[str] = field(default_factory=list)
 
 
@@ -68,14 +72,18 @@ def memory_growth_per_trial(trials: list[dict[str, Any]]) -> float | None:
     return float(stats.linregress(numbers, rss).slope)
 
 
-def _best_so_far(values: pd.Series) -> pd.Series:
-    return values.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
+def best_so_far(values: pd.Series, objective: Objective) -> pd.Series:
+    """The best value up to each trial, in the objective's direction (NaN before the first complete trial)."""
+    if objective.direction == "max":
+        return values.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
+    return values.fillna(np.inf).cummin().replace(np.inf, np.nan)
 
 
 def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
     notes: list[str] = []
     raw_runs, run_rows, trial_rows = [], [], []
     trials_by_run: dict[str, list[dict[str, Any]]] = {}
+    objective: Objective | None = None
     for run_dir in find_run_dirs(paths):
         folder = RunFolder(run_dir)
         run = folder.read_run()
@@ -88,12 +96,14 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         spent, budget = run["budget_spent"], run["budget"]
         trials_by_run[run["run_id"]] = trials
         states = count_states(trials)
-        best = best_trial(trials)
+        objective = objective or Objective.from_record(run)
+        best = best_trial(trials, Objective.from_record(run))
         run_rows.append({
             "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "algorithm": run["algorithm"],
             "pruner": run.get("pruner"), "seed": run["seed"], "status": run.get("status"),
-            "best_val_accuracy": None if best is None else best["val_accuracy"],
-            "test_accuracy": None if best is None else best.get("test_accuracy"),
+            "task": (run.get("task") or {}).get("name", "cnn"),
+            "best_objective": None if best is None else best["objective"],
+            "test_objective": None if best is None else best.get("test_objective"),
             "wall_seconds": spent["seconds"], "epochs": spent["epochs"], "trials": len(trials), **states,
             "train_seconds": sum(t["train_seconds"] for t in trials),
             "eval_seconds": sum(t["eval_seconds"] for t in trials),
@@ -114,25 +124,29 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             cumulative_epochs += t["epochs_run"]
             trial_rows.append({
                 "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "seed": run["seed"],
-                "number": t["number"], "state": t["state"], "val_accuracy": t.get("val_accuracy") if t["state"] == "complete" else None,
-                "any_val_accuracy": t.get("val_accuracy"), "test_accuracy": t.get("test_accuracy"),
+                "number": t["number"], "state": t["state"], "objective": t.get("objective") if t["state"] == "complete" else None,
+                "any_objective": t.get("objective"), "test_objective": t.get("test_objective"),
                 "finished_at_seconds": t["finished_at_seconds"], "cumulative_epochs": cumulative_epochs,
                 "epochs_run": t["epochs_run"], "train_seconds": t["train_seconds"], "overhead_seconds": t["overhead_seconds"],
                 "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "memory_rss_bytes": t.get("memory_rss_bytes"),
                 "params": t["params"],
-                "val_accuracy_per_epoch": t.get("val_accuracy_per_epoch", []), "error": t.get("error"),
+                "objective_per_epoch": t.get("objective_per_epoch", []), "error": t.get("error"),
             })
     runs = pd.DataFrame(run_rows).sort_values(["label", "seed", "run_id"], kind="stable").reset_index(drop=True)
+    objective = objective or Objective()
     trials_df = pd.DataFrame(trial_rows)
     if not trials_df.empty:
         trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
-        trials_df["best_so_far"] = trials_df.groupby("run_id")["val_accuracy"].transform(_best_so_far)
+        trials_df["best_so_far"] = trials_df.groupby("run_id")["objective"].transform(lambda v: best_so_far(v, objective))
     _check_comparable(raw_runs, allow_mixed, notes)
+    if allow_mixed and len({json.dumps(Objective.from_record(r).to_dict()) for r in raw_runs}) > 1:
+        raise UsageError("runs optimise different objectives (metric or direction); even --allow-mixed cannot rank them together: "
+                         "report each task's runs separately")
     shared = max((r.get("concurrent_runs", 1) for r in raw_runs), default=1)
     if shared > 1:
         notes.append(f"runs were made up to {shared} at a time (compare --jobs {shared}): they shared the machine's cores, "
                      "so wall times, overheads and time budgets are not those of a machine to themselves")
-    return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, trials_by_run=trials_by_run, notes=notes)
+    return RunSet(runs=runs, trials=trials_df, raw_runs=raw_runs, trials_by_run=trials_by_run, objective=objective, notes=notes)
 
 
 def _check_comparable(runs: list[dict[str, Any]], allow_mixed: bool, notes: list[str]) -> None:

@@ -9,12 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from bench.task.base import Objective
 from search_space import space_from_dict
 
 VIEWS = ("optimization_history", "parallel_coordinate", "contour", "slice", "param_importances")
 
 
-def study_from_trials(space_dict: dict[str, Any], trials: list[dict[str, Any]], name: str) -> Any:
+def study_from_trials(space_dict: dict[str, Any], trials: list[dict[str, Any]], name: str, objective: Objective = Objective()) -> Any:
     """An in-memory Optuna study holding `trials` (complete, pruned and failed) with their epoch curves."""
     import optuna
 
@@ -22,21 +23,21 @@ def study_from_trials(space_dict: dict[str, Any], trials: list[dict[str, Any]], 
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = space_from_dict(space_dict)
-    study = optuna.create_study(study_name=name, direction="maximize")
+    study = optuna.create_study(study_name=name, direction=objective.optuna_direction)
     states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED, "failed": optuna.trial.TrialState.FAIL}
     for t in trials:
         params = {k: v for k, v in t["params"].items() if k in space}
-        value = t.get("val_accuracy") if t["state"] == "complete" else None
+        value = t.get("objective") if t["state"] == "complete" else None
         if t["state"] == "complete" and (value is None or math.isnan(value)):
             continue
-        curve = t.get("val_accuracy_per_epoch") or []
+        curve = t.get("objective_per_epoch") or []
         study.add_trial(optuna.trial.create_trial(
             params=params,
             distributions={k: to_optuna_distribution(space[k]) for k in params},
             value=value,
             state=states[t["state"]],
             intermediate_values={t.get("initial_epoch", 0) + i + 1: v for i, v in enumerate(curve) if v is not None and not math.isnan(v)},
-            user_attrs={"test_accuracy": t.get("test_accuracy"), "number": t["number"]},
+            user_attrs={objective.test_metric: t.get("test_objective"), "number": t["number"]},
         ))
     return study
 
@@ -55,7 +56,7 @@ def importances(study: Any) -> dict[str, float]:
         return {}
 
 
-def write_views(study: Any, out_dir: Path, prefix: str) -> dict[str, Path | str]:
+def write_views(study: Any, out_dir: Path, prefix: str, target_name: str = "val_accuracy") -> dict[str, Path | str]:
     """Optuna's matplotlib views as PNG files; a view that cannot be drawn yields the reason instead."""
     import matplotlib
 
@@ -68,10 +69,10 @@ def write_views(study: Any, out_dir: Path, prefix: str) -> dict[str, Path | str]
     varied = sorted({k for t in study.trials for k, d in t.distributions.items() if not d.single()})
     top = ranked[:3] if len(ranked) >= 2 else None
     makers = {
-        "optimization_history": lambda: ovm.plot_optimization_history(study, target_name="val_accuracy"),
-        "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(study, params=varied or None, target_name="val_accuracy"),
-        "contour": lambda: ovm.plot_contour(study, params=top, target_name="val_accuracy"),
-        "slice": lambda: ovm.plot_slice(study, params=varied or None, target_name="val_accuracy"),
+        "optimization_history": lambda: ovm.plot_optimization_history(study, target_name=target_name),
+        "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(study, params=varied or None, target_name=target_name),
+        "contour": lambda: ovm.plot_contour(study, params=top, target_name=target_name),
+        "slice": lambda: ovm.plot_slice(study, params=varied or None, target_name=target_name),
         "param_importances": lambda: ovm.plot_param_importances(study, evaluator=__import__("optuna").importance.FanovaImportanceEvaluator(seed=0)),
     }
     results: dict[str, Path | str] = {}

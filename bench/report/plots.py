@@ -31,7 +31,7 @@ def save(fig: Any, out_dir: Path, name: str) -> list[Path]:
 
 
 def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.DataFrame:
-    """Each run's best-so-far validation accuracy on one grid of `x` shared by all runs.
+    """Each run's best-so-far objective value on one grid of `x` shared by all runs.
 
     A run has a value from its first complete trial on, and keeps its last value to the end of the axis (its search
     ended there); before its first complete trial it has none, and no row.
@@ -46,14 +46,14 @@ def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.Da
         for g in grid:
             seen = ys[(xs <= g) & ~np.isnan(ys)]
             if len(seen):
-                rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen.max()})
+                rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen[-1]})  # best so far: the latest
     return pd.DataFrame(rows)
 
 
 def mean_where_every_seed_has_a_value(curves: pd.DataFrame, trials: pd.DataFrame, x: str) -> pd.DataFrame:
     """Per label and grid point: mean and interval over seeds, only where every run of the label has a value.
 
-    Each run's curve never goes down, so neither does a mean over a fixed set of runs.
+    Each run's curve only improves, so a mean over a fixed set of runs does too.
     """
     from bench.report.stats import seed_interval
 
@@ -68,7 +68,7 @@ def mean_where_every_seed_has_a_value(curves: pd.DataFrame, trials: pd.DataFrame
     return pd.DataFrame(rows, columns=["label", x, "mean", "low", "high", "interval", "seeds"])
 
 
-def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str) -> list[Path]:
+def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str, metric: str) -> list[Path]:
     """Thin lines: each seed. Thick line and band: mean and interval over seeds, where every seed has a value."""
     plt = _plt()
     import seaborn as sns
@@ -88,8 +88,8 @@ def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out
                 ax.fill_between(band[x], band["low"], band["high"], color=palette[label], alpha=0.15, step="post")
             notes.append(label)
         if not means.empty:
-            ax.legend(loc="lower right", fontsize=7)
-    ax.set(xlabel=xlabel, ylabel="best validation accuracy so far")
+            ax.legend(loc="best", fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=f"best {metric} so far")
     ax.set_title(f"{title}\nthin lines: each seed; thick: the mean, drawn only where every seed has a value", fontsize=9)
     return save(fig, out_dir, name)
 
@@ -113,18 +113,23 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
     plt = _plt()
     runs, trials = runset.runs, runset.trials
     files: dict[str, list[Path]] = {}
-    files["best_vs_time"] = _best_so_far_plot(trials, "finished_at_seconds", "wall time (s)", "Best-so-far accuracy against wall time",
-                                              out_dir, "best_vs_time")
-    files["best_vs_epochs"] = _best_so_far_plot(trials, "cumulative_epochs", "epochs spent", "Best-so-far accuracy against epochs",
-                                                out_dir, "best_vs_epochs")
+    objective = runset.objective
+    direction = "higher" if objective.direction == "max" else "lower"
+    files["best_vs_time"] = _best_so_far_plot(trials, "finished_at_seconds", "wall time (s)",
+                                              f"Best-so-far {objective.metric} ({direction} is better) against wall time",
+                                              out_dir, "best_vs_time", objective.metric)
+    files["best_vs_epochs"] = _best_so_far_plot(trials, "cumulative_epochs", "epochs spent",
+                                                f"Best-so-far {objective.metric} ({direction} is better) against epochs",
+                                                out_dir, "best_vs_epochs", objective.metric)
     files["memory_growth"] = _memory_plot(trials, out_dir)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_val_accuracy", "test_accuracy"], var_name="split", value_name="accuracy")
-    melted["split"] = melted["split"].map({"best_val_accuracy": "best validation", "test_accuracy": "test (selected config)"})
-    sns.boxplot(data=melted, x="label", y="accuracy", hue="split", ax=ax, fliersize=0)
-    sns.stripplot(data=melted, x="label", y="accuracy", hue="split", dodge=True, ax=ax, palette="dark:black", size=4, legend=False)
-    ax.set(xlabel="backend/algorithm", ylabel="accuracy", title="Best accuracy per run, over seeds")
+    melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_objective", "test_objective"], var_name="split", value_name="value")
+    melted["split"] = melted["split"].map({"best_objective": "best validation", "test_objective": "test (selected config)"})
+    sns.boxplot(data=melted, x="label", y="value", hue="split", ax=ax, fliersize=0)
+    sns.stripplot(data=melted, x="label", y="value", hue="split", dodge=True, ax=ax, palette="dark:black", size=4, legend=False)
+    ax.set(xlabel="backend/algorithm", ylabel=f"{objective.metric.removeprefix('val_')} ({direction} is better)",
+           title="Best value per run, over seeds")
     files["accuracy_distribution"] = save(fig, out_dir, "accuracy_distribution")
 
     fig, ax = plt.subplots(figsize=(7, 4.2))

@@ -61,7 +61,8 @@ class PairResult:
     verdict: str
 
 
-def paired_test(a: str, b: str, a_values: pd.Series, b_values: pd.Series, *, alpha: float = ALPHA) -> PairResult:
+def paired_test(a: str, b: str, a_values: pd.Series, b_values: pd.Series, *, alpha: float = ALPHA,
+                higher_is_better: bool = True) -> PairResult:
     """Wilcoxon signed-rank test on the values of two labels, paired by seed."""
     from scipy import stats
 
@@ -78,16 +79,19 @@ def paired_test(a: str, b: str, a_values: pd.Series, b_values: pd.Series, *, alp
     if n < needed:
         verdict = f"too few seeds to claim a difference ({n} paired; a Wilcoxon test needs ≥{needed} for p<{alpha})"
     elif p_value < alpha:
-        verdict = f"{a if mean_diff > 0 else b} better (p<{alpha})"
+        verdict = f"{a if (mean_diff > 0) == higher_is_better else b} better (p<{alpha})"
     else:
         verdict = f"no significant difference (p≥{alpha})"
     return PairResult(a, b, n, mean_diff, p_value, verdict)
 
 
-def pairwise_table(runs: pd.DataFrame, metric: str = "best_val_accuracy", *, alpha: float = ALPHA) -> pd.DataFrame:
-    by_label = {label: group.set_index("seed")[metric] for label, group in runs.groupby("label", sort=True)}
-    rows = [paired_test(a, b, by_label[a], by_label[b], alpha=alpha) for a, b in combinations(sorted(by_label), 2)]
+def pairwise_table(runs: pd.DataFrame, column: str = "best_objective", *, alpha: float = ALPHA, higher_is_better: bool = True,
+                   name: str | None = None) -> pd.DataFrame:
+    """Every pair of labels: the Wilcoxon test of `column` paired by seed; `name` is what the column holds (a metric name)."""
+    by_label = {label: group.set_index("seed")[column] for label, group in runs.groupby("label", sort=True)}
+    rows = [paired_test(a, b, by_label[a], by_label[b], alpha=alpha, higher_is_better=higher_is_better)
+            for a, b in combinations(sorted(by_label), 2)]
     return pd.DataFrame(
-        [{"a": r.a, "b": r.b, "paired seeds": r.n_seeds, f"mean {metric} a-b": r.mean_difference,
+        [{"a": r.a, "b": r.b, "paired seeds": r.n_seeds, f"mean {name or column} a-b": r.mean_difference,
           "Wilcoxon p": r.p_value, "verdict": r.verdict} for r in rows]
     )

@@ -9,13 +9,16 @@ import pandas as pd
 
 from bench.report.stats import seed_interval
 from bench.run.progress import human_bytes
+from bench.task.base import Objective
 
 
-def time_to_target(trials: pd.DataFrame, target: float | None) -> pd.Series:
-    """Seconds (since each run started) until a trial reached `target` validation accuracy; NaN if never."""
+def time_to_target(trials: pd.DataFrame, target: float | None, objective: Objective = Objective()) -> pd.Series:
+    """Seconds (since each run started) until a complete trial reached `target` (at least it when maximising, at most it
+    when minimising); NaN if never."""
     if target is None or trials.empty:
         return pd.Series(dtype=float)
-    hits = trials[trials["val_accuracy"] >= target]
+    values = trials["objective"]
+    hits = trials[values >= target] if objective.direction == "max" else trials[values <= target]
     first = hits.groupby("run_id")["finished_at_seconds"].min()
     return first.reindex(trials["run_id"].unique())
 
@@ -40,13 +43,15 @@ def budget_text(group: pd.DataFrame) -> str:
             f"{group['wall_seconds'].mean():.0f}/{_given(first['budget_seconds'])} s")
 
 
-def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | None = None) -> pd.DataFrame:
-    """Numbers per label (kept numeric, for tests and CSV); `display_table` formats them."""
-    ttt = time_to_target(trials, target)
+def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | None = None,
+                  objective: Objective = Objective()) -> pd.DataFrame:
+    """Numbers per label (kept numeric, for tests and CSV); `display_table` formats them. Rank: best mean objective in its
+    direction first (lower first when minimising), ties to less wall time."""
+    ttt = time_to_target(trials, target, objective)
     rows = []
     for label, group in runs.groupby("label", sort=True):
-        val = group["best_val_accuracy"].astype(float).to_numpy()
-        test = group["test_accuracy"].astype(float).to_numpy()
+        val = group["best_objective"].astype(float).to_numpy()
+        test = group["test_objective"].astype(float).to_numpy()
         val_interval, test_interval = seed_interval(val), seed_interval(test)
         val_low, val_high = val_interval.low, val_interval.high
         test_low, test_high = test_interval.low, test_interval.high
@@ -72,21 +77,21 @@ def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | N
         })
     table = pd.DataFrame(rows)
     if not table.empty:
-        order = table.sort_values(["best_val_mean", "wall_seconds_mean"], ascending=[False, True]).index
+        order = table.sort_values(["best_val_mean", "wall_seconds_mean"], ascending=[objective.direction == "min", True]).index
         table.loc[order, "rank"] = range(1, len(table) + 1)
         table["rank"] = table["rank"].astype(int)
         table = table.sort_values("rank").reset_index(drop=True)
     return table
 
 
-def display_table(summary: pd.DataFrame, *, target: float | None) -> pd.DataFrame:
+def display_table(summary: pd.DataFrame, *, target: float | None, objective: Objective = Objective()) -> pd.DataFrame:
     """Human-readable version of `summary_table` (what the Markdown and HTML show)."""
     out = pd.DataFrame({
         "rank": summary["rank"],
         "backend/algorithm": summary["label"],
         "seeds": summary["seeds"],
-        "best val acc [interval]": [_fmt_interval(r.best_val_mean, r.best_val_low, r.best_val_high) for r in summary.itertuples()],
-        "test acc of selected [interval]": [_fmt_interval(r.test_mean, r.test_low, r.test_high) for r in summary.itertuples()],
+        f"best {objective.metric} ({'higher' if objective.direction == 'max' else 'lower'} is better) [interval]": [_fmt_interval(r.best_val_mean, r.best_val_low, r.best_val_high) for r in summary.itertuples()],
+        f"{objective.test_metric} of selected [interval]": [_fmt_interval(r.test_mean, r.test_low, r.test_high) for r in summary.itertuples()],
         "interval over seeds": [r.interval if r.interval == r.test_interval else f"val: {r.interval}; test: {r.test_interval}"
                                 for r in summary.itertuples()],
         "wall time (s)": summary["wall_seconds_mean"].map(lambda v: f"{v:.1f}"),

@@ -247,3 +247,49 @@ def settled(fn: Any, *args: Any) -> tuple[float, Any]:
         return time.perf_counter() - start, result
     finally:
         gc.unfreeze()
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleResult:
+    """Per-trial cost of a `bench run` of the synthetic task, read from its records."""
+
+    trials: int
+    wall_seconds: float  # the whole command, start-up included
+    per_trial_ms: float  # mean wall time per trial (backend + harness; training costs ~nothing here)
+    backend_ms: float  # of which the backend's own work (overhead outside training, less tunebench's bookkeeping)
+    harness_ms: float  # of which tunebench's bookkeeping
+    first_tenth_ms: float  # mean wall per trial over the first tenth of trials
+    last_tenth_ms: float  # ... and over the last tenth: the growth with trial count
+    slope_ms_per_100_trials: float  # least-squares growth of per-trial wall time
+
+
+def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm: str | None = None) -> ScaleResult:
+    """`python -m bench run --task synthetic --trials N` in a subprocess, end to end; per-trial costs from its trials.jsonl."""
+    import json
+    import subprocess
+    import sys
+
+    from scipy import stats
+
+    run_id = f"scale-{backend}-{n_trials}-{time.monotonic_ns()}"
+    command = [sys.executable, "-m", "bench", "run", "--task", "synthetic", "--backend", backend, "--trials", str(n_trials),
+               "--run-id", run_id, "--results-dir", str(results_dir), "--quiet"]
+    if algorithm:
+        command += ["--algorithm", algorithm]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"bench run failed ({done.returncode}): {done.stderr[-2000:]}")
+    injected_delay(f"scale-{backend}")
+    trials = [json.loads(line) for line in (results_dir / run_id / "trials.jsonl").read_text().splitlines()]
+    walls = [t["wall_seconds"] for t in trials]
+    tenth = max(1, len(trials) // 10)
+    mean = lambda values: 1000 * sum(values) / len(values)  # noqa: E731 - milliseconds
+    return ScaleResult(
+        trials=len(trials), wall_seconds=wall, per_trial_ms=mean(walls),
+        backend_ms=mean([t["overhead_seconds"] - t["harness_seconds"] for t in trials]),
+        harness_ms=mean([t["harness_seconds"] for t in trials]),
+        first_tenth_ms=mean(walls[:tenth]), last_tenth_ms=mean(walls[-tenth:]),
+        slope_ms_per_100_trials=float(stats.linregress(range(len(walls)), walls).slope) * 1000 * 100,
+    )

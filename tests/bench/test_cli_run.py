@@ -18,6 +18,8 @@ from tests.helpers import ROOT, bench, error_lines
 from tests.plugin.install import install_plugin
 
 TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
+SYNTHETIC_SPACE = ROOT / "search_space" / "spaces" / "synthetic.yaml"
+SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.5 s epochs: a kill or Ctrl-C lands inside a trial
 
 
 @pytest.mark.parametrize(
@@ -42,6 +44,11 @@ TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
         (["--seed", "-1"], "argument --seed: expected a seed from 0 to"),
         (["--time-budget", "inf"], "argument --time-budget: expected positive, finite seconds, got 'inf'"),
         (["--space", "x" * 30_000], "is neither a file nor a shipped space"),
+        (["--task", "nope"], "unknown task 'nope'; known: cnn, mlp-regression, synthetic"),
+        (["--task", "no_such_module:task"], "--task 'no_such_module:task': no module 'no_such_module' here"),
+        (["--task", "bench.task.base:DIRECTIONS"], "--task 'bench.task.base:DIRECTIONS' is a tuple, not a bench.task.Task"),
+        (["--task", "mlp-regression", "--dataset", "digits"], "--dataset is for the cnn task; task mlp-regression brings its own data"),
+        (["--task", "synthetic", "--space", "small_cnn"], "which task synthetic does not read"),
     ],
 )
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, message):
@@ -64,10 +71,10 @@ def test_unreachable_dataset_says_how_to_get_it(tmp_path):
     assert "run once on a machine with internet" in lines[0]
 
 
-def _start(tmp_path: Path, backend: str, *extra: str, space: str = TINY, trials: int = 5) -> subprocess.Popen:
+def _start(tmp_path: Path, backend: str, *extra: str, space: Path = SYNTHETIC_SPACE, trials: int = 5) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "--backend", backend, "--space", space, "--train-subset", "200", "--trials", str(trials),
+        [sys.executable, "-m", "bench", "run", "--backend", backend, "--task", SLOW_TASK, "--space", str(space), "--trials", str(trials),
          "--max-epochs", "2", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -76,10 +83,10 @@ def _start(tmp_path: Path, backend: str, *extra: str, space: str = TINY, trials:
 @pytest.mark.parametrize(("backend", "algorithm"), [("optuna", "random"), ("keras-tuner", "random")])
 def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(tmp_path, backend, algorithm):
     space = tmp_path / "space.yaml"
-    space.write_text(Path(TINY).read_text())
-    flags = ("--algorithm", algorithm, "--max-epochs", "4", "--train-subset", "400")
+    space.write_text(SYNTHETIC_SPACE.read_text())
+    flags = ("--algorithm", algorithm, "--max-epochs", "4")
     started = time.monotonic()
-    proc = _start(tmp_path, backend, *flags, space=str(space), trials=7)
+    proc = _start(tmp_path, backend, *flags, space=space, trials=7)
     folder = tmp_path / "r"
     running: dict = {}
     deadline = time.monotonic() + 180
@@ -101,10 +108,10 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
     # A resume must continue the run it began as: other budget flags or a changed space are refused.
     other_budget = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--trials", "99")
     assert other_budget.returncode == 2 and "field 'budget'" in other_budget.stderr and "Traceback" not in other_budget.stderr
-    space.write_text(Path(TINY).read_text().replace("high: 0.2", "high: 0.3"))
+    space.write_text(SYNTHETIC_SPACE.read_text().replace("high: 0.5", "high: 0.4"))
     changed = bench("run", "--resume", "r", "--results-dir", str(tmp_path))
     assert changed.returncode == 2 and "field 'space'" in changed.stderr and "Traceback" not in changed.stderr
-    space.write_text(Path(TINY).read_text())
+    space.write_text(SYNTHETIC_SPACE.read_text())
 
     resumed_at = time.monotonic()
     result = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet")
@@ -116,7 +123,7 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
     killed = [t for t in trials if t["stopped_by"] == "killed"]
     assert [t["number"] for t in killed] == [3] and killed[0]["state"] == "failed" and killed[0]["epochs_run"] >= 1, killed
     # The sampler continued its stream: the same seed without a kill draws exactly the same configurations, in order.
-    reference = bench("run", "--backend", backend, *flags, "--space", str(space), "--trials", "7", "--run-id", "ref",
+    reference = bench("run", "--backend", backend, "--task", SLOW_TASK, *flags, "--space", str(space), "--trials", "7", "--run-id", "ref",
                       "--results-dir", str(tmp_path), "--quiet")
     assert reference.returncode == 0, reference.stderr
     expected = [json.loads(line)["params"] for line in (tmp_path / "ref" / "trials.jsonl").read_text().splitlines()]
@@ -185,6 +192,7 @@ def test_real_fashion_mnist_subset(tmp_path):
     trials = [json.loads(line) for line in (tmp_path / "f" / "trials.jsonl").read_text().splitlines()]
     assert all(t["state"] == "complete" for t in trials)
     assert max(t["val_accuracy"] for t in trials) > 0.5  # ten classes: chance is 0.1
+    assert run["objective"] == {"metric": "val_accuracy", "direction": "max"}
 
 
 @pytest.mark.slow
@@ -198,6 +206,46 @@ def test_default_run_finishes_in_three_minutes_above_090(tmp_path, backend):
     run = json.loads((folder / "run.json").read_text())
     trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
     assert run["status"] == "complete" and len(trials) == run["budget"]["trials"] == 10
-    assert run["best_trial"]["val_accuracy"] > 0.9
+    assert run["best_trial"]["val_accuracy"] == run["best_trial"]["objective"] > 0.9
     assert "best params" in result.stdout and "test_accuracy" in result.stdout
     assert elapsed < 180, f"default run took {elapsed:.0f} s"
+
+
+BROKEN_TASKS = {
+    "build returns no model": ("build=lambda params: None", "build() returned NoneType, not a Keras model"),
+    "metric never logged": ("build=build, objective=Objective('val_auc', 'max')",
+                            "the model's epoch logs have no 'val_auc' (they have: "),
+    "data is not splits": ("build=build, data=lambda: (1, 2)", "its data function returned tuple, not a bench.task.Splits"),
+    "bad direction": ("build=build, objective=Objective('val_accuracy', 'up')", "objective direction 'up': use 'max' or 'min'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_TASKS))
+def test_a_task_that_breaks_the_interface_gets_one_line_and_exit_2(tmp_path, case):
+    fields, message = BROKEN_TASKS[case]
+    (tmp_path / "broken.py").write_text(f"""
+import numpy as np
+from bench.task import Objective, Splits, Task
+
+def build(params):
+    import keras
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+x, y = np.zeros((8, 2), "float32"), np.arange(8) % 2
+task = Task(**dict(name="broken", data=Splits(x, y, x, y, x, y), params=("units",), {fields}))
+""")
+    space = tmp_path / "space.yaml"
+    space.write_text("name: s\nparameters:\n- {name: units, type: int, low: 1, high: 4}\n")
+    result = bench("run", "--task", "broken:task", "--space", str(space), "--trials", "2", "--max-epochs", "1",
+                   "--results-dir", str(tmp_path / "res"), "--run-id", "b", cwd=tmp_path)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and message in lines[0], lines
+    assert "Traceback" not in result.stderr
+    if case == "metric never logged":  # found by the first epoch: that trial is recorded as failed, and the run stops
+        run = json.loads((tmp_path / "res" / "b" / "run.json").read_text())
+        trials = check_run_invariants(run)
+        assert run["status"] == "crashed" and [t["state"] for t in trials] == ["failed"]
+        assert "val_auc" in trials[0]["error"]

@@ -14,14 +14,14 @@ def test_a_file_that_lives_only_during_training_is_in_the_peak_and_not_in_the_fi
     from bench.run.budget import Budget, BudgetGuard
     from bench.run.harness import Harness
     from bench.run.records import RunFolder
-    from bench.task.cnn import CnnTask
-    from bench.task.datasets import load_dataset
+    from bench.task import TaskOptions
+    from bench.task.registry import load_task
 
     folder = RunFolder(tmp_path / "run")
     folder.create()
     work = folder.path / "backend"
     work.mkdir()
-    harness = Harness(task=CnnTask(load_dataset("digits", train_subset=100)), guard=BudgetGuard(Budget(trials=1, max_epochs=2)),
+    harness = Harness(task=load_task("cnn", TaskOptions(train_subset=100)), guard=BudgetGuard(Budget(trials=1, max_epochs=2)),
                       folder=folder, work_dir=work, seed=0)
     seen: list[int] = []  # `du` of the folder at each epoch end, measured by the test itself
 

@@ -18,8 +18,9 @@ def test_run_json_states_everything_asked_spent_and_used(run_bench):
     oracle = json.loads(next(Path(run["work_dir"]).glob("*/oracle.json")).read_text())
     assert stored["seeds"]["keras-tuner (library)"] == oracle["seed"] == 8  # KerasTuner's oracle was given seed + 1
     assert {"keras-tuner", "tensorflow", "keras"} <= set(stored["library_versions"])
-    assert stored["machine"]["cpu"] and stored["task"]["dataset"]["train"] + stored["task"]["dataset"]["val"] == 200
-    assert stored["space"]["name"] == "tiny" and stored["status"] == "complete"
+    assert stored["machine"]["cpu"] and stored["task"]["name"] == "synthetic" and stored["task"]["reference"] == "synthetic"
+    assert stored["objective"] == stored["task"]["objective"] == {"metric": "val_score", "direction": "max"}
+    assert stored["space"]["name"] == "synthetic" and stored["status"] == "complete"
 
 
 def test_optuna_study_is_stored_and_reloadable(run_bench):
@@ -32,7 +33,7 @@ def test_optuna_study_is_stored_and_reloadable(run_bench):
     study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(journal))
     assert len(study.trials) == 2
     recorded = read_trials(run)
-    assert [t.params["dense"] for t in study.trials] == [t["params"]["dense"] for t in recorded]
+    assert [t.params["units"] for t in study.trials] == [t["params"]["units"] for t in recorded]
     assert study.best_trial.number == run["best_trial"]["number"]
     # Test metrics live only in tunebench's records: nothing of them is billed to Optuna's storage.
     assert all(not t.user_attrs for t in study.trials)
@@ -51,7 +52,7 @@ def test_keras_tuner_writes_its_own_checkpoints_into_the_run_folder(run_bench):
 
 
 def test_conditional_space_builds_three_block_models(run_bench):
-    run = run_bench(backend="keras-tuner", space="conditional_cnn", trials=4, max_epochs=1, seed=1)
+    run = run_bench(backend="keras-tuner", task="cnn", space="conditional_cnn", trials=4, max_epochs=1, seed=1, train_subset=200)
     trials = read_trials(run)
     assert all(t["state"] == "complete" for t in trials)
     assert all(("conv3_filters" in t["params"]) == (t["params"]["n_conv_blocks"] == 3) for t in trials)

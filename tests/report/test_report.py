@@ -17,16 +17,17 @@ from bench.report.load import load_runs
 from bench.report.stats import min_seeds_for_wilcoxon, paired_test, seed_interval
 from tests.helpers import bench, error_lines
 
-TINY = str(Path(__file__).resolve().parent.parent / "data" / "tiny_space.yaml")
 SEEDS = 3
+TARGET = 0.4
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory) -> tuple[Path, object]:
-    """`bench compare` as a user runs it: Optuna TPE and KerasTuner random search, three seeds, really trained."""
+    """`bench compare` as a user runs it: Optuna TPE and KerasTuner random search, three seeds, on the synthetic task
+    (the report is under test here, not training: tests/bench trains for real)."""
     out = tmp_path_factory.mktemp("compare")
     result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", str(SEEDS), "--jobs", "2", "--trials", "3",
-                   "--max-epochs", "3", "--train-subset", "400", "--space", TINY, "--out", str(out), "--target", "0.35", timeout=900)
+                   "--max-epochs", "3", "--task", "synthetic", "--out", str(out), "--target", str(TARGET), timeout=900)
     return out, result
 
 
@@ -37,7 +38,7 @@ def recorded(compared) -> Path:
 
 @pytest.fixture(scope="module")
 def report(recorded, tmp_path_factory):
-    return build_report([recorded], tmp_path_factory.mktemp("report"), target=0.35)
+    return build_report([recorded], tmp_path_factory.mktemp("report"), target=TARGET)
 
 
 def _run_jsons(folder: Path) -> list[dict]:
@@ -49,11 +50,12 @@ def test_summary_numbers_match_the_recorded_runs(recorded, report):
     summary = report.summary.set_index("label")
     for label, backend in (("optuna/tpe", "optuna"), ("keras-tuner/random", "keras-tuner")):
         mine = [r for r in runs if r["backend"] == backend]
-        best = [r["best_trial"]["val_accuracy"] for r in mine]
+        best = [r["best_trial"]["objective"] for r in mine]
+        assert all(r["best_trial"]["val_score"] == r["best_trial"]["objective"] for r in mine)  # under its own name too
         row = summary.loc[label]
         assert row["seeds"] == SEEDS
         assert row["best_val_mean"] == pytest.approx(np.mean(best))
-        assert row["test_mean"] == pytest.approx(np.mean([r["best_trial"]["test_accuracy"] for r in mine]))
+        assert row["test_mean"] == pytest.approx(np.mean([r["best_trial"]["test_objective"] for r in mine]))
         assert row["disk_peak_max"] == max(r["disk_bytes_peak"] for r in mine)
         assert row["disk_peak_mean"] == pytest.approx(np.mean([r["disk_bytes_peak"] for r in mine]))
         assert row["epochs_mean"] == pytest.approx(np.mean([r["budget_spent"]["epochs"] for r in mine]))
@@ -61,7 +63,8 @@ def test_summary_numbers_match_the_recorded_runs(recorded, report):
         # Three seeds: the interval is the range of the values seen, and says so.
         assert (row["best_val_low"], row["best_val_high"]) == (min(best), max(best))
         assert row["interval"] == f"min–max over {SEEDS} seeds"
-        assert row["budget"].startswith("3/3 trials, 9/∞ epochs")
+        epochs = np.mean([r["budget_spent"]["epochs"] for r in mine])  # below 9 where a trial diverged early
+        assert row["budget"].startswith(f"3/3 trials, {epochs:g}/∞ epochs")
         assert row["memory_peak_mean"] == pytest.approx(np.mean([r["memory_peak_bytes"] for r in mine]))
         slopes = []
         for r in mine:  # an independent fit: numpy's least squares on the recorded resident memory
@@ -76,11 +79,11 @@ def test_time_to_target_is_the_first_trial_reaching_it(recorded, report):
     firsts = []
     for run_dir in sorted(recorded.glob("optuna-tpe-*")):
         trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
-        hits = [t["finished_at_seconds"] for t in trials if t["state"] == "complete" and t["val_accuracy"] >= 0.35]
+        hits = [t["finished_at_seconds"] for t in trials if t["state"] == "complete" and t["objective"] >= TARGET]
         if hits:
             firsts.append(min(hits))
     row = report.summary.set_index("label").loc["optuna/tpe"]
-    assert firsts, "target 0.35 must be reached by some run for this test to say anything"
+    assert firsts, f"target {TARGET} must be reached by some run for this test to say anything"
     assert row["target_reached"] == f"{len(firsts)}/{SEEDS}"
     assert row["time_to_target_mean"] == pytest.approx(np.mean(firsts))
 
@@ -89,7 +92,7 @@ def test_tables_are_written_in_three_formats_and_reproducible(recorded, report, 
     for name in ("summary", "significance_val", "runs"):
         for suffix in (".md", ".csv", ".html"):
             assert (report.out_dir / f"{name}{suffix}").stat().st_size > 0
-    build_report([recorded], tmp_path, target=0.35, views=False)
+    build_report([recorded], tmp_path, target=TARGET, views=False)
     for name in ("summary.md", "summary_numbers.csv", "significance_val.csv"):
         assert (tmp_path / name).read_text() == (report.out_dir / name).read_text()
 
@@ -124,8 +127,8 @@ def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(recorded,
     trials = [json.loads(line) for line in (recorded / "keras-tuner-random-s0" / "trials.jsonl").read_text().splitlines()]
     study = study_from_trials(run["space"], trials, "kt")
     assert len(study.trials) == len(trials)
-    assert [t.params["dense"] for t in study.trials] == [t["params"]["dense"] for t in trials]
-    assert study.best_value == run["best_trial"]["val_accuracy"]
+    assert [t.params["units"] for t in study.trials] == [t["params"]["units"] for t in trials]
+    assert study.best_value == run["best_trial"]["objective"]
 
 
 def test_report_html_holds_tables_pictures_and_guide(report):
@@ -251,3 +254,54 @@ def test_report_rebuilt_from_the_runs_alone_matches_the_compare_report(compared,
     out, _ = compared
     for name in ("summary.md", "summary_numbers.csv", "significance_val.csv", "significance_test.csv"):
         assert (report.out_dir / name).read_text() == (out / name).read_text(), name
+
+
+@pytest.fixture(scope="module")
+def regression_runs(tmp_path_factory) -> Path:
+    """mlp-regression, really trained, with both backends: validation MSE is minimised."""
+    out = tmp_path_factory.mktemp("regression")
+    result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", "1", "--trials", "3", "--max-epochs", "4",
+                   "--task", "mlp-regression", "--out", str(out), timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out / "runs"
+
+
+def test_regression_task_is_minimised_and_the_report_ranks_lower_first(regression_runs, tmp_path):
+    runs = _run_jsons(regression_runs)
+    assert {r["backend"] for r in runs} == {"optuna", "keras-tuner"}
+    for run in runs:
+        assert run["objective"] == {"metric": "val_mse", "direction": "min"} and run["task"]["name"] == "mlp-regression"
+        trials = [json.loads(line) for line in (Path(run["folder"]) / "trials.jsonl").read_text().splitlines()]
+        complete = [t for t in trials if t["state"] == "complete"]
+        # Each trial's objective is its lowest validation MSE, at its best epoch; the run's best is the lowest of them.
+        for t in complete:
+            assert t["objective"] == min(t["objective_per_epoch"]) == t["val_mse"]
+            assert t["best_epoch"] == t["objective_per_epoch"].index(t["objective"]) + 1
+            assert t["test_objective"] == t["test_mse"] and t["test_objective"] > 0
+        assert run["best_trial"]["objective"] == min(t["objective"] for t in complete)
+        # Read back from the backend's own storage: Optuna's study direction, KerasTuner's oracle objective.
+        if run["backend"] == "optuna":
+            import optuna
+
+            from backends.optuna_backend import JOURNAL_FILE, journal_storage
+
+            study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
+            assert study.direction == optuna.study.StudyDirection.MINIMIZE
+            assert study.best_value == pytest.approx(run["best_trial"]["objective"])
+        else:
+            for path in Path(run["work_dir"]).glob("*/trial_*/trial.json"):  # KerasTuner's own trial files
+                assert json.loads(path.read_text())["metrics"]["metrics"]["val_mse"]["direction"] == "min"
+    report = build_report([regression_runs], tmp_path / "report", views=False)
+    summary = report.summary
+    assert list(summary["best_val_mean"]) == sorted(summary["best_val_mean"])  # lower is better: rank 1 has the lowest MSE
+    assert list(summary["rank"]) == [1, 2]
+    best_by_label = {f"{r['backend']}/{r['algorithm']}": r["best_trial"]["objective"] for r in runs}
+    assert summary.iloc[0]["label"] == min(best_by_label, key=best_by_label.get)
+    assert any("val_mse (lower is better)" in column for column in report.display.columns)
+
+
+def test_runs_of_different_tasks_are_never_ranked_together(recorded, regression_runs, tmp_path):
+    with pytest.raises(UsageError, match="runs differ in 'task'"):
+        load_runs([recorded, regression_runs])
+    with pytest.raises(UsageError, match="different objectives"):
+        load_runs([recorded, regression_runs], allow_mixed=True)

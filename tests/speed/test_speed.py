@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from bench.speed import measures as m
-from tests.speed.conftest import ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
+from tests.speed.conftest import QUICK, ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
 
 OPTUNA_ALGORITHMS = ["tpe", "random", "grid", "cmaes", "qmc"]
 KERAS_TUNER_ALGORITHMS = ["random", "bayesian", "hyperband", "grid"]
@@ -42,6 +42,23 @@ def test_keras_tuner_search_per_trial_with_trivial_model(benchmark, tmp_path, al
     done = benchmark.pedantic(m.keras_tuner_search_trivial, args=(algorithm, SEARCH_TRIALS, tmp_path), rounds=1, iterations=1)
     assert done >= SEARCH_TRIALS - 1
     _per_trial(benchmark, SEARCH_TRIALS)
+
+
+SCALE = {"optuna": 200 if QUICK else 1000, "keras-tuner": 40 if QUICK else 200}
+
+
+@pytest.mark.benchmark(group="scale")
+@pytest.mark.parametrize("backend", list(SCALE))
+def test_bench_run_at_scale_on_the_synthetic_task(benchmark, tmp_path, backend):
+    """`bench run --task synthetic` end to end at 1,000 Optuna / 200 KerasTuner trials: what a trial costs when training
+    costs nothing (the backend's loop plus tunebench's harness), and how that cost grows with the trial count."""
+    n_trials = SCALE[backend]
+    result = benchmark.pedantic(m.bench_run_at_scale, args=(backend, n_trials, tmp_path), rounds=1, iterations=1)
+    assert result.trials == n_trials
+    benchmark.extra_info.update(unit="ms/trial", value=result.per_trial_ms, n_trials=n_trials, backend_ms=result.backend_ms,
+                                harness_ms=result.harness_ms, first_tenth_ms=result.first_tenth_ms,
+                                last_tenth_ms=result.last_tenth_ms, slope_ms_per_100_trials=result.slope_ms_per_100_trials,
+                                command_seconds=result.wall_seconds)
 
 
 @pytest.mark.benchmark(group="startup")
