@@ -192,11 +192,11 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     previous: dict[str, Any] = {}
     if resume_from is None:
         run_id = config.run_id or new_run_id(config)
-        folder = RunFolder(Path(config.results_dir) / run_id)
+        folder = RunFolder((Path(config.results_dir) / run_id).absolute())
         if folder.path.exists():
             raise UsageError(f"{folder.path} already exists; choose another --run-id or use --resume {run_id}")
     else:
-        folder = RunFolder(resume_from)
+        folder = RunFolder(resume_from.absolute())
         previous = folder.read_run()
         run_id = previous["run_id"]
         refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)

@@ -149,7 +149,9 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, b
     assert run["status"] == "interrupted" and 2 <= len(kept) < 5
     assert run["budget_spent"]["trials"] == len(kept)
     # A trial cut short by Ctrl-C is recorded as failed, as the backend's own storage records it.
-    assert all(t["stopped_by"] == "interrupted" for t in kept if t["state"] == "failed")
+    # (The synthetic space also holds learning rates that diverge: those trials fail on their NaN, not on the Ctrl-C.)
+    assert all(t["stopped_by"] == "interrupted" or "nan" in t["error"] for t in kept if t["state"] == "failed")
+    assert sum(t["stopped_by"] == "interrupted" for t in kept) <= 1
     check_run_invariants(run)
 
     result = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet")
@@ -234,7 +236,7 @@ def build(params):
     return model
 
 x, y = np.zeros((8, 2), "float32"), np.arange(8) % 2
-task = Task(**dict(name="broken", data=Splits(x, y, x, y, x, y), params=("units",), {fields}))
+task = Task(**{{**dict(name="broken", data=Splits(x, y, x, y, x, y), params=("units",)), **dict({fields})}})
 """)
     space = tmp_path / "space.yaml"
     space.write_text("name: s\nparameters:\n- {name: units, type: int, low: 1, high: 4}\n")
