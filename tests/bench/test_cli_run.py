@@ -182,6 +182,20 @@ def test_third_party_backend_plugs_in_through_an_entry_point(tmp_path):
     assert all(t["params"]["conv1_filters"] == 4 and t["params"]["dense"] == 16 for t in trials)
 
 
+def test_third_party_task_plugs_in_through_an_entry_point(tmp_path):
+    site = install_plugin(tmp_path / "site")
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}
+    listed = bench("list", env=env)
+    assert listed.returncode == 0 and "plugin-curves: installed (tiny_task:plugin_task)" in listed.stdout
+    result = bench("run", "--task", "plugin-curves", "--backend", "keras-tuner", "--trials", "3", "--max-epochs", "2", "--run-id", "t",
+                   "--results-dir", str(tmp_path / "res"), "--quiet", env=env)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "res" / "t" / "run.json").read_text())
+    assert run["task"]["name"] == "plugin-curves" and run["task"]["reference"] == "plugin-curves" and run["task"]["version"] == "0.1"
+    assert run["space"]["name"] == "synthetic"  # the task's own space, since none was given
+    assert len(check_run_invariants(run)) == 3
+
+
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_subset(tmp_path):
     result = bench("run", "--dataset", "fashion_mnist", "--train-subset", "1000", "--space", TINY, "--trials", "2",
