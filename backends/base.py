@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,7 +31,7 @@ class RunContext:
     resume: bool  # continue the backend's stored search; trials it still has as running were killed: mark them failed
     study_name: str
     run_dir: Path  # the run folder, for state tunebench keeps beside the backend's own (not billed to the backend)
-    objective: Objective = Objective()  # the task's: the metric its model logs, and whether to maximise or minimise it
+    objective: Objective = field(default_factory=Objective)  # the task's: the metric its model logs, and whether to maximise or minimise it
 
 
 class Backend(ABC):

@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from bench.task.base import Objective
+from bench.task.base import ACCURACY, Objective
 from search_space import space_from_dict
 
 VIEWS = ("optimization_history", "parallel_coordinate", "contour", "slice", "param_importances")
 
 
-def study_from_trials(space_dict: dict[str, Any], trials: list[dict[str, Any]], name: str, objective: Objective = Objective()) -> Any:
+def study_from_trials(space_dict: dict[str, Any], trials: list[dict[str, Any]], name: str, objective: Objective = ACCURACY) -> Any:
     """An in-memory Optuna study holding `trials` (complete, pruned and failed) with their epoch curves."""
     import optuna
 

@@ -9,10 +9,10 @@ import pandas as pd
 
 from bench.report.stats import seed_interval
 from bench.run.progress import human_bytes
-from bench.task.base import Objective
+from bench.task.base import ACCURACY, Objective
 
 
-def time_to_target(trials: pd.DataFrame, target: float | None, objective: Objective = Objective()) -> pd.Series:
+def time_to_target(trials: pd.DataFrame, target: float | None, objective: Objective = ACCURACY) -> pd.Series:
     """Seconds (since each run started) until a complete trial reached `target` (at least it when maximising, at most it
     when minimising); NaN if never."""
     if target is None or trials.empty:
@@ -44,7 +44,7 @@ def budget_text(group: pd.DataFrame) -> str:
 
 
 def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | None = None,
-                  objective: Objective = Objective()) -> pd.DataFrame:
+                  objective: Objective = ACCURACY) -> pd.DataFrame:
     """Numbers per label (kept numeric, for tests and CSV); `display_table` formats them. Rank: best mean objective in its
     direction first (lower first when minimising), ties to less wall time."""
     ttt = time_to_target(trials, target, objective)
@@ -84,7 +84,7 @@ def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | N
     return table
 
 
-def display_table(summary: pd.DataFrame, *, target: float | None, objective: Objective = Objective()) -> pd.DataFrame:
+def display_table(summary: pd.DataFrame, *, target: float | None, objective: Objective = ACCURACY) -> pd.DataFrame:
     """Human-readable version of `summary_table` (what the Markdown and HTML show)."""
     out = pd.DataFrame({
         "rank": summary["rank"],

@@ -167,15 +167,10 @@ def first_values(space: Any) -> dict[str, Any]:
     return params
 
 
-def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_from: Path | None = None) -> dict[str, Any]:
-    """Run (or resume) one tuning run; return the final run record."""
-    started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
-    from backends.base import RunContext
-    from bench.run.environment import git_commit, library_versions, machine_facts
-    from search_space import space_to_dict
-
-    config, backend, space = prepare(config)
-    configure_runtime(config.keras_backend, config.device)
+def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[Any, Any]:
+    """The task with its data (after Keras is configured: a user's task module may import it), and the space: the one
+    `prepare` found, else the task's own. Refused in one line if the space tunes what the task's model does not read, or
+    if the task's builder does not return a compiled Keras model."""
     from bench.task.base import TaskOptions
     from bench.task.registry import check_builds, load_task
 
@@ -188,6 +183,19 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     if problems:
         raise UsageError("; ".join(problems))
     check_builds(task, first_values(space))
+    return task, space
+
+
+def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_from: Path | None = None) -> dict[str, Any]:
+    """Run (or resume) one tuning run; return the final run record."""
+    started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
+    from backends.base import RunContext
+    from bench.run.environment import git_commit, library_versions, machine_facts
+    from search_space import space_to_dict
+
+    config, backend, space = prepare(config)
+    configure_runtime(config.keras_backend, config.device)
+    task, space = load_task_and_space(config, backend, space)
 
     previous: dict[str, Any] = {}
     if resume_from is None:

@@ -166,9 +166,11 @@ def epochs_with_trainer(model: Any, data: Any, epochs: int, batch_size: int) -> 
     """Our trainer (best-epoch keeper, budget guard callbacks), as every trial uses it."""
     from bench.run.budget import Budget, BudgetGuard
     from bench.run.trainer import TrainingProgress, fit
+    from bench.task.base import LoadedTask, Task
 
+    task = LoadedTask(Task(name="cnn", data=data, build=lambda params: model), data, "cnn")  # the same data, model.fit's loop
     guard = BudgetGuard(Budget(trials=None, max_epochs=epochs, time_budget=3600))
-    fit(model, data, progress=TrainingProgress(), epochs=epochs, batch_size=batch_size, guard=guard)
+    fit(model, task, progress=TrainingProgress(), epochs=epochs, batch_size=batch_size, guard=guard)
     injected_delay("throughput-trainer")
 
 
@@ -218,12 +220,10 @@ def bench_driven_optuna(results_dir: Path, space: str, n_trials: int, epochs: in
     """
     import json
 
-    from bench.run.budget import Budget
-    from bench.run.runner import RunConfig, execute
+    from bench.run import Budget, RunConfig, run_tuning
 
-    run = execute(RunConfig(backend="optuna", algorithm="random", space=space, seed=seed, train_subset=train_subset,
-                            budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)),
-                  argv=["speed"], quiet=True)
+    run = run_tuning(RunConfig(backend="optuna", algorithm="random", space=space, seed=seed, train_subset=train_subset,
+                               budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)), argv=["speed"])
     injected_delay("harness")
     lines = (Path(run["folder"]) / "trials.jsonl").read_text().splitlines()
     trials = [json.loads(line) for line in lines]

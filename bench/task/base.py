@@ -70,6 +70,9 @@ class Objective:
         return cls(**stated) if isinstance(stated, Mapping) else cls()
 
 
+ACCURACY = Objective()  # validation accuracy, maximised: the cnn task's, and that of runs recorded before tasks were pluggable
+
+
 @dataclass(frozen=True)
 class Splits:
     """Train, validation and test arrays. The test split is never shown to a tuner; it is evaluated for the report only."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from pathlib import Path
 
 from backends.conformance import check_run_invariants
 from tests.helpers import ROOT, bench, error_lines
