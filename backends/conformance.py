@@ -34,10 +34,10 @@ SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # a user task (mo
 
 
 def synthetic_with_slow_epochs(options: Any) -> Any:
-    """The synthetic task with 0.5 s epochs of 5 batches: a time budget runs out inside a trial, as with real training."""
+    """The synthetic task with 0.3 s epochs of 5 batches: a time budget (or a kill) lands inside a trial, as with real training."""
     from bench.task.synthetic import make_synthetic_task
 
-    return make_synthetic_task(options, epoch_seconds=0.5, batches_per_epoch=5)
+    return make_synthetic_task(options, epoch_seconds=0.3, batches_per_epoch=5)
 TINY_SPACE = SearchSpace(name="tiny", params=(
     IntParam(name="units", low=32, high=128, step=32),
     FixedParam(name="n_layers", value=2),

@@ -48,7 +48,8 @@ def _scaled_baseline(saved: Path, name: str, factor: float) -> None:
 
 
 def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path):
-    common = ("speed", "--quick", "--select", "trial_startup", "--baselines", str(tmp_path))
+    # Optuna's random sampler over 100 zero-cost trials: a real measure that needs no TensorFlow, so each call is quick.
+    common = ("speed", "--quick", "--select", "optuna_overhead_per_trial and random", "--baselines", str(tmp_path))
     saved = bench(*common, "--save", "base", timeout=600)
     assert saved.returncode == 0, saved.stdout + saved.stderr
     (saved_file,) = tmp_path.rglob("*_base.json")
@@ -59,11 +60,11 @@ def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path)
     faster = bench(*common, "--compare", "slow", "--fail-above", "15%", timeout=600)
     assert faster.returncode == 0, faster.stdout + faster.stderr
     assert not [line for line in error_lines(faster.stderr) if "regressed" in line]
-    # A measure slowed by 5 s (on ~1.3 s) must fail the same 15% gate against the real baseline, named.
-    slowed = bench(*common, "--compare", "base", "--fail-above", "15%", env={"TUNEBENCH_SPEED_DELAY": "startup:5"}, timeout=600)
+    # A measure slowed by 5 s (on ~0.5 s) must fail the same 15% gate against the real baseline, named.
+    slowed = bench(*common, "--compare", "base", "--fail-above", "15%", env={"TUNEBENCH_SPEED_DELAY": "optuna-random:5"}, timeout=600)
     assert slowed.returncode == 1
     lines = [line for line in error_lines(slowed.stderr) if "regressed" in line]
-    assert len(lines) == 1 and "regressed: trial_startup: min slower by" in lines[0] and "limit 15%" in lines[0]
+    assert len(lines) == 1 and "regressed: optuna_overhead_per_trial[random-100]: min slower by" in lines[0] and "limit 15%" in lines[0]
     missing = bench(*common, "--compare", "nothing-saved")
     assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backends.conformance import run_in_process
 from bench.errors import UsageError
 from bench.report.build import build_report
 from bench.report.load import load_runs
@@ -259,11 +260,10 @@ def test_report_rebuilt_from_the_runs_alone_matches_the_compare_report(compared,
 @pytest.fixture(scope="module")
 def regression_runs(tmp_path_factory) -> Path:
     """mlp-regression, really trained, with both backends: validation MSE is minimised."""
-    out = tmp_path_factory.mktemp("regression")
-    result = bench("compare", "--backends", "optuna", "keras-tuner", "--seeds", "1", "--trials", "3", "--max-epochs", "4",
-                   "--task", "mlp-regression", "--out", str(out), timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out / "runs"
+    runs = tmp_path_factory.mktemp("regression")
+    for backend in ("optuna", "keras-tuner"):  # in this process: TensorFlow is imported once
+        run_in_process(runs, backend=backend, task="mlp-regression", trials=3, max_epochs=4)
+    return runs
 
 
 def test_regression_task_is_minimised_and_the_report_ranks_lower_first(regression_runs, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 QUICK = os.environ.get("TUNEBENCH_SPEED_QUICK") == "1"
 TRIAL_COUNTS = [100] if QUICK else [100, 500]
-SEARCH_TRIALS = 4 if QUICK else 50
+SEARCH_TRIALS = 3 if QUICK else 50
 ROUNDS = 1 if QUICK else 3
 
 

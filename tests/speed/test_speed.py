@@ -44,7 +44,7 @@ def test_keras_tuner_search_per_trial_with_trivial_model(benchmark, tmp_path, al
     _per_trial(benchmark, SEARCH_TRIALS)
 
 
-SCALE = {"optuna": 200 if QUICK else 1000, "keras-tuner": 40 if QUICK else 200}
+SCALE = {"optuna": 100 if QUICK else 1000, "keras-tuner": 10 if QUICK else 200}
 
 
 @pytest.mark.benchmark(group="scale")
@@ -82,9 +82,9 @@ def test_epoch_throughput(benchmark, digits, how):
     benchmark.extra_info.update(unit="samples/s", value=samples / benchmark.stats.stats.mean, batch_size=batch)
 
 
-HARNESS_TRIALS, HARNESS_EPOCHS, HARNESS_SUBSET = 4, 4, None  # all of digits' training split: ~3 s trials
+HARNESS_TRIALS, HARNESS_EPOCHS, HARNESS_SUBSET = (3 if QUICK else 4), 4, None  # all of digits' training split: ~3 s trials
 HARNESS_LIMIT = 1.05
-HARNESS_PAIRS = 4
+HARNESS_PAIRS = 2 if QUICK else 4
 
 
 @pytest.mark.benchmark(group="harness")
