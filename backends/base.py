@@ -43,6 +43,7 @@ class Backend(ABC):
     pruners: ClassVar[dict[str, str]] = {}
     algorithm_flag: ClassVar[str] = "--algorithm"
     packages: ClassVar[tuple[str, ...]] = ()  # versions stored with every run
+    directions: ClassVar[tuple[str, ...]] = ("max",)  # objective directions its loop honours (RunContext.objective)
 
     @property
     def default_algorithm(self) -> str:

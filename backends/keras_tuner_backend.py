@@ -24,6 +24,7 @@ class KerasTunerBackend(Backend):
         "grid": "GridSearch over every discrete value",
     }
     algorithm_flag: ClassVar[str] = "--tuner"
+    directions: ClassVar[tuple[str, ...]] = ("max", "min")
     packages: ClassVar[tuple[str, ...]] = ("keras-tuner", "tensorboard")
 
     def native_form(self, param: Param) -> NativeForm:

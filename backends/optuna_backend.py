@@ -110,6 +110,7 @@ class OptunaBackend(Backend):
         "hyperband": "HyperbandPruner, resource = epochs",
     }
     algorithm_flag: ClassVar[str] = "--sampler"
+    directions: ClassVar[tuple[str, ...]] = ("max", "min")
     packages: ClassVar[tuple[str, ...]] = ("optuna", "optuna-integration", "cmaes")
 
     def native_form(self, param: Param) -> NativeForm:

@@ -75,6 +75,9 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
     first_seed = args.seed or 0
     cells = plan_cells(args.backends, args.algorithms, args.seeds, first_seed)
+    from bench.task.registry import check_reference
+
+    check_reference(args.task or "cnn")  # a task name that names nothing is refused before any run starts
     for cell in {(c.backend, c.algorithm, c.pruner) for c in cells}:  # refuse bad specs (budget included) before spending anything
         prepare(config_from_args(args, backend=cell[0], algorithm=cell[1], pruner=cell[2], seed=first_seed + args.seeds - 1))
     out = Path(args.out) if args.out else Path(args.results_dir) / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -99,11 +102,12 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
                 print(f"  {cell.run_id}: {'ok' if code == 0 else f'exit {code} {message}'}", flush=True)
             if code != 0:
                 failures.append(f"{cell.run_id} (exit {code}{': ' + message if message else ''})")
-    report = _report([runs_dir], out, args)
     if failures:
         print(f"error: {len(failures)} run(s) failed: {'; '.join(failures)}", file=sys.stderr)
+        if len(failures) < len(cells):
+            _report([runs_dir], out, args)
         return 1
-    return report
+    return _report([runs_dir], out, args)
 
 
 def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:

@@ -12,11 +12,13 @@ import pandas as pd
 
 from bench.errors import UsageError
 from bench.run.records import RunFolder, best_trial, count_states, same_json
+from bench.run.runner import task_identity
 from bench.task.base import Objective
 
 # Fields that must agree for runs to be ranked together, and where they live in run.json.
 COMPARABLE_FIELDS = {
-    "task": lambda r: r.get("task"),
+    "task": lambda r: task_identity(r.get("task")),
+    "patience": lambda r: (r.get("config") or {}).get("patience"),  # early stopping changes what a budget buys
     "space": lambda r: r.get("space"),
     "budget": lambda r: r.get("budget"),
     "keras_backend": lambda r: r.get("keras_backend"),

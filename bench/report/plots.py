@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.load import RunSet
+from bench.task.base import ACCURACY, Objective
 
 
 def _plt() -> Any:
@@ -30,7 +31,7 @@ def save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.DataFrame:
+def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60, objective: Objective = ACCURACY) -> pd.DataFrame:
     """Each run's best-so-far objective value on one grid of `x` shared by all runs.
 
     A run has a value from its first complete trial on, and keeps its last value to the end of the axis (its search
@@ -46,7 +47,7 @@ def best_so_far_on_grid(trials: pd.DataFrame, x: str, points: int = 60) -> pd.Da
         for g in grid:
             seen = ys[(xs <= g) & ~np.isnan(ys)]
             if len(seen):
-                rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen[-1]})  # best so far: the latest
+                rows.append({"label": label, "run_id": run_id, x: g, "best_so_far": seen.max() if objective.direction == "max" else seen.min()})
     return pd.DataFrame(rows)
 
 
@@ -68,13 +69,13 @@ def mean_where_every_seed_has_a_value(curves: pd.DataFrame, trials: pd.DataFrame
     return pd.DataFrame(rows, columns=["label", x, "mean", "low", "high", "interval", "seeds"])
 
 
-def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str, metric: str) -> list[Path]:
+def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out_dir: Path, name: str, objective: Objective) -> list[Path]:
     """Thin lines: each seed. Thick line and band: mean and interval over seeds, where every seed has a value."""
     plt = _plt()
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    curves = best_so_far_on_grid(trials, x) if not trials.empty else pd.DataFrame()
+    curves = best_so_far_on_grid(trials, x, objective=objective) if not trials.empty else pd.DataFrame()
     notes = []
     if not curves.empty:
         means = mean_where_every_seed_has_a_value(curves, trials, x)
@@ -89,7 +90,7 @@ def _best_so_far_plot(trials: pd.DataFrame, x: str, xlabel: str, title: str, out
             notes.append(label)
         if not means.empty:
             ax.legend(loc="best", fontsize=7)
-    ax.set(xlabel=xlabel, ylabel=f"best {metric} so far")
+    ax.set(xlabel=xlabel, ylabel=f"best {objective.metric} so far")
     ax.set_title(f"{title}\nthin lines: each seed; thick: the mean, drawn only where every seed has a value", fontsize=9)
     return save(fig, out_dir, name)
 
@@ -117,10 +118,10 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
     direction = "higher" if objective.direction == "max" else "lower"
     files["best_vs_time"] = _best_so_far_plot(trials, "finished_at_seconds", "wall time (s)",
                                               f"Best-so-far {objective.metric} ({direction} is better) against wall time",
-                                              out_dir, "best_vs_time", objective.metric)
+                                              out_dir, "best_vs_time", objective)
     files["best_vs_epochs"] = _best_so_far_plot(trials, "cumulative_epochs", "epochs spent",
                                                 f"Best-so-far {objective.metric} ({direction} is better) against epochs",
-                                                out_dir, "best_vs_epochs", objective.metric)
+                                                out_dir, "best_vs_epochs", objective)
     files["memory_growth"] = _memory_plot(trials, out_dir)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))

@@ -175,6 +175,10 @@ def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[An
     from bench.task.registry import check_builds, load_task
 
     task = load_task(config.task, TaskOptions(config.dataset, config.data_dir, config.train_subset))
+    if task.objective.direction not in backend.directions:
+        can = " or ".join(f"{d}imise" for d in backend.directions)
+        raise UsageError(f"backend {backend.name} can only {can} (its `directions`), but task {task.task.name} asks to "
+                         f"{task.objective.direction}imise {task.objective.metric}")
     if space is None:
         if task.task.space is None:
             raise UsageError(f"task {task.task.name} names no search space of its own; pass --space FILE")
@@ -194,6 +198,9 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     from search_space import space_to_dict
 
     config, backend, space = prepare(config)
+    if resume_from is not None and space is not None:  # refused before any heavy import
+        stored = RunFolder(resume_from).read_run()
+        refuse_if_changed("space", stored.get("space"), space_to_dict(space), stored["run_id"])
     configure_runtime(config.keras_backend, config.device)
     task, space = load_task_and_space(config, backend, space)
 
@@ -216,7 +223,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
         raise UsageError(f"--device {config.device}: Keras backend {config.keras_backend} sees no GPU here; use --device cpu")
     if previous:
         refuse_if_changed("dataset", previous.get("task", {}).get("dataset"), task.describe()["dataset"], run_id)
-        refuse_if_changed("task", previous.get("task"), task.describe(), run_id)
+        refuse_if_changed("task", task_identity(previous.get("task")), task_identity(task.describe()), run_id)
     work_dir = folder.path / backend.name.replace("-", "_")
     if resume_from is None:
         folder.create()
@@ -289,6 +296,19 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     if harness.task_error is not None:
         raise harness.task_error
     return run
+
+
+def task_identity(record: Any) -> Any:
+    """What makes two runs' tasks the same task (not its free-text description, nor how it was named on the command line);
+    a record written before tasks were pluggable (`{"model": "cnn", ...}`) is the cnn task's."""
+    from bench.task.cnn_model import DEFAULTS
+
+    if not isinstance(record, dict):
+        return record
+    if "name" not in record and record.get("model") == "cnn":
+        return {"name": "cnn", "version": "1", "objective": {"metric": "val_accuracy", "direction": "max"},
+                "params": list(DEFAULTS), "dataset": record.get("dataset")}
+    return {key: record.get(key) for key in ("name", "version", "objective", "params", "dataset")}
 
 
 def refuse_if_changed(name: str, stored: Any, now: Any, run_id: str) -> None:

@@ -77,7 +77,7 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
             if objective.metric not in logs:
                 raise TaskError(f"the model's epoch logs have no {objective.metric!r} (they have: {', '.join(logs) or 'nothing'}); "
                                 "compile the model with that metric, or name one it logs as the task's objective")
-            loss = float(logs.get("loss", math.nan))
+            loss = float(logs.get("loss", 0.0))  # a task's own loop may log no training loss
             value = float(logs[objective.metric])
             if guard is not None:
                 guard.count_epoch()

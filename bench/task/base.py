@@ -90,8 +90,12 @@ class Splits:
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if not hasattr(x, "shape") or not hasattr(y, "shape"):
-                raise TaskError(f"data: x_{split} and y_{split} must be arrays (numpy), but got {type(x).__name__} and {type(y).__name__}")
+            if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+                raise TaskError(f"data: x_{split} and y_{split} must be numpy arrays (np.asarray them), but got "
+                                f"{type(x).__name__} and {type(y).__name__}")
+            if x.dtype == object or y.dtype == object:
+                raise TaskError(f"data: the {split} split holds Python objects (dtype object); give numeric arrays, or encode "
+                                "strings first")
             if len(x) == 0 or len(x) != len(y):
                 raise TaskError(f"data: the {split} split needs as many targets as inputs, at least one, but has {len(x)} inputs and {len(y)} targets")
 

@@ -53,12 +53,10 @@ def _import_target(reference: str, target: str) -> Any:
     if not module_name or not attr:
         raise TaskError(f"--task {excerpt(reference)}: name a shipped task ({', '.join(SHIPPED)}), an installed one, "
                         "or module:attribute (e.g. my_task:task for ./my_task.py)")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
             raise TaskError(f"--task {excerpt(reference)}: no module {module_name!r} here; run from the folder that holds "
                             f"{module_name.replace('.', '/')}.py, or install it") from None
         raise TaskError(f"--task {excerpt(reference)}: importing {module_name} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
@@ -73,6 +71,22 @@ def _import_target(reference: str, target: str) -> Any:
     return value
 
 
+def check_reference(reference: str) -> None:
+    """Refuse a task reference that names nothing (without importing anything)."""
+    _target_of(reference)
+
+
+def _takes_options(factory: Any) -> bool:
+    """Whether a task factory takes the TaskOptions (one required positional parameter) or nothing."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in parameters if p.default is inspect.Parameter.empty
+                and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 1
+
+
 def _target_of(reference: str) -> str:
     if reference in SHIPPED:
         return SHIPPED[reference].target
@@ -82,6 +96,8 @@ def _target_of(reference: str) -> str:
     if ":" not in reference:
         raise TaskError(f"unknown task {excerpt(reference)}; known: {', '.join([*SHIPPED, *plugins])}, or module:attribute "
                         "for your own (see `python -m bench list`)")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # module:attr finds ./module.py, as with `python -m`
+        sys.path.insert(0, os.getcwd())
     return reference
 
 
@@ -92,10 +108,7 @@ def resolve_task(reference: str, options: TaskOptions) -> Task:
         task = value
         takes_options = False
     elif callable(value):
-        try:
-            takes_options = len(inspect.signature(value).parameters) > 0
-        except (TypeError, ValueError):
-            takes_options = False
+        takes_options = _takes_options(value)
         try:
             task = value(options) if takes_options else value()
         except TaskError:

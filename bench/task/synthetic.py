@@ -3,9 +3,11 @@
 Each epoch's validation score is a deterministic learning curve computed from the params (a seeded hash of them gives
 its noise): it rises towards a ceiling set by how close the params are to an optimum, plateaus, then slowly overfits;
 a learning rate far above the optimum diverges to NaN. The backends still run their native loops on a real (tiny)
-Keras model: the harness clears the session and builds it, the backends' callbacks see every epoch (KerasTuner saves
-its checkpoints, Optuna's pruners read the scores), and the model's only weight is the epoch it reached, so restoring
-the best epoch's weights restores its score.
+Keras model: the harness clears the session and builds it, and the backends' callbacks see every epoch (KerasTuner's
+checkpoint callback writes its file, Optuna's pruners read the scores). The model's only state is the epoch it reached,
+returned by `get_weights` and restored by `set_weights`, so the harness's best-epoch restore restores that epoch's score.
+Keras's own weight files hold no variables of it: KerasTuner's checkpoints here are small files that restore nothing
+(a Hyperband continuation still resumes from its initial epoch, which the curve takes as given).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class Curve:
         ceiling = (0.97 - 0.06 * distance**2 - 0.5 * (float(p["dropout"]) - 0.2) ** 2 - 0.02 * abs(int(p["n_layers"]) - 2)
                    - 0.01 * math.log2(max(int(p["units"]), 1) / 128) ** 2 - OPTIMIZER_PENALTY[optimizer])
         batch_speed = {32: 1.2, 64: 1.0, 128: 0.8}.get(int(p["batch_size"]), 1.0)
-        key = json.dumps(p, sort_keys=True, default=str)
+        # Floats rounded, so a value one backend spells 0.30000000000000004 and another 0.3 gets the same noise.
+        key = json.dumps({k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in p.items()}, sort_keys=True, default=str)
         diverges = None
         if distance > math.log10(1000):
             diverges = 0
@@ -153,7 +156,8 @@ def simulate_training(model: Any, splits: Splits, *, epochs: int, initial_epoch:
     import keras
 
     curve: Curve = model.curve
-    hooks = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model)
+    hooks = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model, epochs=epochs,
+                                         steps=batches_per_epoch, verbose=0)
     model.stop_training = False
     hooks.on_train_begin()
     for epoch in range(initial_epoch, epochs):

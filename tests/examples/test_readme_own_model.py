@@ -40,7 +40,7 @@ def test_the_readme_example_runs_with_both_backends(tmp_path):
         assert run["task"]["dataset"]["train"] + run["task"]["dataset"]["val"] + run["task"]["dataset"]["test"] == 569
         trials = check_run_invariants(run)  # the backend's own storage agrees with the records
         complete = [t for t in trials if t["state"] == "complete"]
-        assert len(trials) == 5 and complete
+        assert len(trials) == 4 and complete
         for t in complete:
             assert 0.5 < t["val_auc"] == t["objective"] <= 1.0 + 1e-6 and 0.0 < t["test_auc"] <= 1.0 + 1e-6  # float32 AUC
     assert (tmp_path / "results" / "my-compare" / "report.html").exists()

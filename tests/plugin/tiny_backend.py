@@ -13,6 +13,7 @@ class FirstValuesBackend(Backend):
     name: ClassVar[str] = "first-values"
     description: ClassVar[str] = "test plugin: always the first value of every parameter"
     algorithms: ClassVar[dict[str, str]] = {"first": "first grid value (or low)"}
+    directions: ClassVar[tuple[str, ...]] = ("max", "min")  # it does not search: either direction is the same to it
 
     def native_form(self, param: Param) -> NativeForm:
         return NativeForm(self.name, f"first({param.name})", 1)

@@ -39,7 +39,7 @@ def recorded(compared) -> Path:
 
 @pytest.fixture(scope="module")
 def report(recorded, tmp_path_factory):
-    return build_report([recorded], tmp_path_factory.mktemp("report"), target=TARGET)
+    return build_report([recorded], tmp_path_factory.mktemp("report"), target=TARGET, views=False)  # compare drew the views
 
 
 def _run_jsons(folder: Path) -> list[dict]:
@@ -118,8 +118,8 @@ def test_plots_are_real_pictures_with_labelled_axes(report):
         assert axis_label in text, (name, axis_label)
 
 
-def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(recorded, report):
-    views = report.out_dir / "optuna_views"
+def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(compared, recorded):
+    views = compared[0] / "optuna_views"
     for view in ("optimization_history", "parallel_coordinate", "slice", "param_importances"):
         assert (views / f"keras-tuner-random-s0_{view}.png").stat().st_size > 5000
     from bench.report.optuna_views import study_from_trials
@@ -132,8 +132,8 @@ def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(recorded,
     assert study.best_value == run["best_trial"]["objective"]
 
 
-def test_report_html_holds_tables_pictures_and_guide(report):
-    page = report.html.read_text()
+def test_report_html_holds_tables_pictures_and_guide(compared):
+    page = (compared[0] / "report.html").read_text()
     assert "How to read this report" in page and "<table" in page
     assert page.count("data:image/png;base64,") >= 7 + 6 * 4
     assert "src=\"http" not in page and "<script" not in page  # opens offline
@@ -184,6 +184,9 @@ def test_report_cli_bad_input_is_one_line_exit_2(recorded, tmp_path):
     assert empty.returncode == 2 and error_lines(empty.stderr) == [f"error: no runs found (no run.json under {tmp_path}); run `python -m bench run` or `compare` first"]
     unknown = bench("compare", "--backends", "optuna", "hyperopt", "--seeds", "1", "--results-dir", str(tmp_path))
     assert unknown.returncode == 2 and len(error_lines(unknown.stderr)) == 1 and "unknown backend 'hyperopt'" in unknown.stderr
+    no_task = bench("compare", "--task", "nope", "--seeds", "1", "--results-dir", str(tmp_path))
+    assert no_task.returncode == 2 and error_lines(no_task.stderr) == [
+        "error: unknown task 'nope'; known: cnn, mlp-regression, synthetic, or module:attribute for your own (see `python -m bench list`)"]
     good = bench("report", str(recorded), "--out", str(tmp_path / "r"), "--quiet")
     assert good.returncode == 0, good.stderr
     assert (tmp_path / "r" / "report.html").exists()
