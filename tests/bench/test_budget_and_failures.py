@@ -24,17 +24,17 @@ def test_pruners_and_hyperband_really_cut_trials_short(run_bench):
     assert min(t["epochs_run"] for t in hyperband) < 9
 
 
-def test_20_second_time_budget_ends_the_whole_command_within_a_few_seconds(tmp_path):
+def test_12_second_time_budget_ends_the_whole_command_within_a_few_seconds(tmp_path):
     """KerasTuner has no global time limit of its own; the clock also covers imports and data loading."""
     started = time.monotonic()
-    result = bench("run", "--backend", "keras-tuner", "--task", "backends.conformance:synthetic_with_slow_epochs", "--time-budget", "20",
+    result = bench("run", "--backend", "keras-tuner", "--task", "backends.conformance:synthetic_with_slow_epochs", "--time-budget", "12",
                    "--trials", "1000", "--run-id", "t", "--results-dir", str(tmp_path), "--quiet", timeout=300)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "t" / "run.json").read_text())
-    assert run["stop_reason"] == "time" and 20 <= run["budget_spent"]["seconds"] < 24
+    assert run["stop_reason"] == "time" and 12 <= run["budget_spent"]["seconds"] < 16
     check_run_invariants(run)
-    assert elapsed < 20 + 8, f"the command ran {elapsed:.1f} s"
+    assert elapsed < 12 + 8, f"the command ran {elapsed:.1f} s"
 
 
 def test_epochs_for_trial_never_passes_the_epoch_budget():

@@ -44,7 +44,7 @@ def test_keras_tuner_search_per_trial_with_trivial_model(benchmark, tmp_path, al
     _per_trial(benchmark, SEARCH_TRIALS)
 
 
-SCALE = {"optuna": 100 if QUICK else 1000, "keras-tuner": 10 if QUICK else 200}
+SCALE = {"optuna": 50 if QUICK else 1000, "keras-tuner": 5 if QUICK else 200}
 
 
 @pytest.mark.benchmark(group="scale")
