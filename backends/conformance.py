@@ -38,6 +38,16 @@ def synthetic_with_slow_epochs(options: Any) -> Any:
     from bench.task.synthetic import make_synthetic_task
 
     return make_synthetic_task(options, epoch_seconds=0.3, batches_per_epoch=5)
+
+
+def synthetic_loss_with_slow_epochs(options: Any) -> Any:
+    """The same, scored by its validation loss, minimised: a task whose objective goes down."""
+    import dataclasses
+
+    from bench.task import Objective
+
+    task = synthetic_with_slow_epochs(options)
+    return dataclasses.replace(task, name=f"{task.name}-loss", objective=Objective("val_loss", "min"))
 TINY_SPACE = SearchSpace(name="tiny", params=(
     IntParam(name="units", low=32, high=128, step=32),
     FixedParam(name="n_layers", value=2),

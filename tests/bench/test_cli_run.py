@@ -19,7 +19,8 @@ from tests.plugin.install import install_plugin
 
 TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
 SYNTHETIC_SPACE = ROOT / "search_space" / "spaces" / "synthetic.yaml"
-SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.5 s epochs: a kill or Ctrl-C lands inside a trial
+SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: a kill or Ctrl-C lands inside a trial
+SLOW_MIN_TASK = "backends.conformance:synthetic_loss_with_slow_epochs"  # the same, minimising its validation loss
 
 
 @pytest.mark.parametrize(
@@ -71,22 +72,23 @@ def test_unreachable_dataset_says_how_to_get_it(tmp_path):
     assert "run once on a machine with internet" in lines[0]
 
 
-def _start(tmp_path: Path, backend: str, *extra: str, space: Path = SYNTHETIC_SPACE, trials: int = 5) -> subprocess.Popen:
+def _start(tmp_path: Path, backend: str, *extra: str, space: Path = SYNTHETIC_SPACE, trials: int = 5, task: str = SLOW_TASK) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "--backend", backend, "--task", SLOW_TASK, "--space", str(space), "--trials", str(trials),
+        [sys.executable, "-m", "bench", "run", "--backend", backend, "--task", task, "--space", str(space), "--trials", str(trials),
          "--max-epochs", "2", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
-@pytest.mark.parametrize(("backend", "algorithm"), [("optuna", "random"), ("keras-tuner", "random")])
-def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(tmp_path, backend, algorithm):
+@pytest.mark.parametrize(("backend", "algorithm", "task"), [("optuna", "random", SLOW_TASK), ("keras-tuner", "random", SLOW_MIN_TASK)])
+def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(tmp_path, backend, algorithm, task):
+    """KerasTuner's case minimises its objective: the resume settles and ranks in the task's direction too."""
     space = tmp_path / "space.yaml"
     space.write_text(SYNTHETIC_SPACE.read_text())
     flags = ("--algorithm", algorithm, "--max-epochs", "4")
     started = time.monotonic()
-    proc = _start(tmp_path, backend, *flags, space=space, trials=7)
+    proc = _start(tmp_path, backend, *flags, space=space, trials=7, task=task)
     folder = tmp_path / "r"
     running: dict = {}
     deadline = time.monotonic() + 180
@@ -122,8 +124,13 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
     assert run["status"] == "complete" and len(trials) == 7
     killed = [t for t in trials if t["stopped_by"] == "killed"]
     assert [t["number"] for t in killed] == [3] and killed[0]["state"] == "failed" and killed[0]["epochs_run"] >= 1, killed
+    complete = [t for t in trials if t["state"] == "complete"]
+    pick = min if run["objective"]["direction"] == "min" else max
+    assert run["objective"]["direction"] == ("min" if task == SLOW_MIN_TASK else "max")
+    assert run["best_trial"]["objective"] == pick(t["objective"] for t in complete)
+    assert all(t["objective"] == pick(t["objective_per_epoch"]) for t in complete)
     # The sampler continued its stream: the same seed without a kill draws exactly the same configurations, in order.
-    reference = bench("run", "--backend", backend, "--task", SLOW_TASK, *flags, "--space", str(space), "--trials", "7", "--run-id", "ref",
+    reference = bench("run", "--backend", backend, "--task", task, *flags, "--space", str(space), "--trials", "7", "--run-id", "ref",
                       "--results-dir", str(tmp_path), "--quiet")
     assert reference.returncode == 0, reference.stderr
     expected = [json.loads(line)["params"] for line in (tmp_path / "ref" / "trials.jsonl").read_text().splitlines()]
