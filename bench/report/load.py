@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,8 +96,9 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         spent, budget = run["budget_spent"], run["budget"]
         trials_by_run[run["run_id"]] = trials
         states = count_states(trials)
-        objective = objective or Objective.from_record(run)
-        best = best_trial(trials, Objective.from_record(run))
+        run_objective = Objective.from_record(run)
+        objective = objective or run_objective
+        best = best_trial(trials, run_objective)
         run_rows.append({
             "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "algorithm": run["algorithm"],
             "pruner": run.get("pruner"), "seed": run["seed"], "status": run.get("status"),
@@ -140,7 +140,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
         trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
         trials_df["best_so_far"] = trials_df.groupby("run_id")["objective"].transform(lambda v: best_so_far(v, objective))
     _check_comparable(raw_runs, allow_mixed, notes)
-    if allow_mixed and len({json.dumps(Objective.from_record(r).to_dict()) for r in raw_runs}) > 1:
+    if allow_mixed and len({Objective.from_record(r) for r in raw_runs}) > 1:
         raise UsageError("runs optimise different objectives (metric or direction); even --allow-mixed cannot rank them together: "
                          "report each task's runs separately")
     shared = max((r.get("concurrent_runs", 1) for r in raw_runs), default=1)

@@ -198,13 +198,13 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
     from search_space import space_to_dict
 
     config, backend, space = prepare(config)
-    if resume_from is not None and space is not None:  # refused before any heavy import
-        stored = RunFolder(resume_from).read_run()
-        refuse_if_changed("space", stored.get("space"), space_to_dict(space), stored["run_id"])
+    previous: dict[str, Any] = {} if resume_from is None else RunFolder(resume_from).read_run()
+    if previous and space is not None:  # refused before any heavy import
+        refuse_if_changed("space", previous.get("space"), space_to_dict(space), previous["run_id"])
     configure_runtime(config.keras_backend, config.device)
+    space_known = space is not None
     task, space = load_task_and_space(config, backend, space)
 
-    previous: dict[str, Any] = {}
     if resume_from is None:
         run_id = config.run_id or new_run_id(config)
         folder = RunFolder((Path(config.results_dir) / run_id).absolute())
@@ -212,9 +212,9 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_f
             raise UsageError(f"{folder.path} already exists; choose another --run-id or use --resume {run_id}")
     else:
         folder = RunFolder(resume_from.absolute())
-        previous = folder.read_run()
         run_id = previous["run_id"]
-        refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)
+        if not space_known:  # the task's own space, known only now
+            refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)
 
     from bench.run.harness import Harness
     from bench.run.progress import ProgressView

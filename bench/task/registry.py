@@ -6,15 +6,17 @@ importable, so `--task my_task:task` finds `./my_task.py`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from bench.errors import excerpt
+from bench.errors import UsageError, excerpt
 from bench.task.base import LoadedTask, Task, TaskError, TaskOptions
 
 ENTRY_POINT_GROUP = "tunebench.tasks"
@@ -53,15 +55,17 @@ def _import_target(reference: str, target: str) -> Any:
     if not module_name or not attr:
         raise TaskError(f"--task {excerpt(reference)}: name a shipped task ({', '.join(SHIPPED)}), an installed one, "
                         "or module:attribute (e.g. my_task:task for ./my_task.py)")
+    if target == reference and os.getcwd() not in sys.path and "" not in sys.path:  # ./module.py, as `python -m` finds it
+        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+        with users_code(f"--task {excerpt(reference)}: importing {module_name}"):
+            module = importlib.import_module(module_name)
+    except TaskError as error:
+        missing = error.__cause__
+        if isinstance(missing, ModuleNotFoundError) and (missing.name == module_name or module_name.startswith(f"{missing.name}.")):
             raise TaskError(f"--task {excerpt(reference)}: no module {module_name!r} here; run from the folder that holds "
                             f"{module_name.replace('.', '/')}.py, or install it") from None
-        raise TaskError(f"--task {excerpt(reference)}: importing {module_name} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
-    except Exception as exc:  # noqa: BLE001 - whatever the user's module raises, one line
-        raise TaskError(f"--task {excerpt(reference)}: importing {module_name} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
+        raise
     try:
         value: Any = module
         for part in attr.split("."):
@@ -69,6 +73,17 @@ def _import_target(reference: str, target: str) -> Any:
     except AttributeError:
         raise TaskError(f"--task {excerpt(reference)}: module {module_name} has no attribute {attr!r}") from None
     return value
+
+
+@contextlib.contextmanager
+def users_code(what: str) -> Iterator[None]:
+    """Run a task's own code (its module, factory, data loader): whatever it raises becomes one line, "WHAT failed: ..."."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+        raise TaskError(f"{what} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from exc
 
 
 def check_reference(reference: str) -> None:
@@ -96,8 +111,6 @@ def _target_of(reference: str) -> str:
     if ":" not in reference:
         raise TaskError(f"unknown task {excerpt(reference)}; known: {', '.join([*SHIPPED, *plugins])}, or module:attribute "
                         "for your own (see `python -m bench list`)")
-    if os.getcwd() not in sys.path and "" not in sys.path:  # module:attr finds ./module.py, as with `python -m`
-        sys.path.insert(0, os.getcwd())
     return reference
 
 
@@ -109,16 +122,8 @@ def resolve_task(reference: str, options: TaskOptions) -> Task:
         takes_options = False
     elif callable(value):
         takes_options = _takes_options(value)
-        try:
+        with users_code(f"--task {excerpt(reference)}: making the task"):
             task = value(options) if takes_options else value()
-        except TaskError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the user's factory: one line, not a traceback
-            from bench.errors import UsageError
-
-            if isinstance(exc, UsageError):
-                raise
-            raise TaskError(f"--task {excerpt(reference)}: making the task failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
         if not isinstance(task, Task):
             raise TaskError(f"--task {excerpt(reference)}: its factory returned {type(task).__name__}, not a bench.task.Task")
     else:
@@ -140,16 +145,8 @@ def refuse_options(task_name: str, options: TaskOptions, *, allowed: tuple[str, 
 def load_task(reference: str, options: TaskOptions, *, split_seed: int = 0) -> LoadedTask:
     """Resolve the task and load its splits (after Keras is configured: a task's module may import it)."""
     task = resolve_task(reference, options)
-    try:
+    with users_code(f"task {task.name}: loading its data"):
         splits = task.load()
-    except TaskError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user's loader
-        from bench.errors import UsageError
-
-        if isinstance(exc, UsageError):
-            raise
-        raise TaskError(f"task {task.name}: loading its data failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from None
     if options.train_subset is not None and "train_subset" not in splits.facts:
         splits = splits.with_train_subset(options.train_subset, seed=split_seed)
     return LoadedTask(task, splits, reference)
