@@ -56,3 +56,21 @@ def test_conditional_space_builds_three_block_models(run_bench):
     trials = read_trials(run)
     assert all(t["state"] == "complete" for t in trials)
     assert all(("conv3_filters" in t["params"]) == (t["params"]["n_conv_blocks"] == 3) for t in trials)
+
+
+def test_the_synthetic_task_scores_each_configuration_alike_in_both_backends(run_bench, tmp_path):
+    """Fairness of the zero-cost task: a configuration gets the same curve whichever backend's loop runs it (each backend
+    spells its values its own way; each run's scores are also checked against its backend's own storage)."""
+    from backends.conformance import GRID_SPACE
+    from search_space import save_space
+
+    space = tmp_path / "grid.yaml"
+    save_space(GRID_SPACE, space)
+    curves = {}
+    for backend in ("optuna", "keras-tuner"):
+        trials = read_trials(run_bench(backend=backend, algorithm="grid", space=str(space), trials=8, max_epochs=3))
+        curves[backend] = {tuple(sorted(t["params"].items())): t["objective_per_epoch"] for t in trials}
+    assert len(curves["optuna"]) == 8  # the whole 2 x 2 x 2 grid, each configuration once
+    assert curves["optuna"].keys() == curves["keras-tuner"].keys()
+    for config, curve in curves["optuna"].items():
+        assert curve == curves["keras-tuner"][config], config
