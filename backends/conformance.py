@@ -16,6 +16,7 @@ Needs pytest (a test dependency); nothing here is imported by `bench run` itself
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from search_space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace, save_space
@@ -206,6 +208,23 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
         assert t["epochs_run"] == len(t["objective_per_epoch"]) == len(t["val_loss_per_epoch"]), t
         assert t[stored_run["objective"]["metric"]] == t["objective"], t  # also under the metric's own name
         assert t["wall_seconds"] + 1e-3 >= t["train_seconds"] + t["eval_seconds"], t
+        if t["stopped_by"] != "killed":  # a killed trial's record holds what its last checkpoint saved, not its epochs' times
+            assert len(t["epoch_seconds"]) == t["epochs_run"] and sum(t["epoch_seconds"]) <= t["train_seconds"] + 1e-3 * (1 + t["epochs_run"]), t
+            if t["epochs_run"] >= 2:  # start-up recomputed: build + what the first epoch took beyond the median later one
+                extra = t["epoch_seconds"][0] - float(np.median(t["epoch_seconds"][1:]))
+                assert t["startup_seconds"] == pytest.approx(t["build_seconds"] + max(0.0, extra), abs=2e-4), t
+            else:
+                assert t["startup_seconds"] is None
+    # The test split is scored exactly for the complete trials that beat every earlier complete one (in finishing order),
+    # so the run's best trial always has its test score and no other trial's evaluation is paid for.
+    maximise = stored_run["objective"]["direction"] == "max"
+    running_best = None
+    for t in trials:
+        beats = t["state"] == "complete" and t["objective"] is not None and not math.isnan(t["objective"]) and (
+            running_best is None or (t["objective"] > running_best if maximise else t["objective"] < running_best))
+        assert (t["test_objective"] is not None) == beats, (t, running_best)
+        if beats:
+            running_best = t["objective"]
     budget = stored_run["budget"]
     if budget["epoch_budget"] is not None:
         assert spent["epochs"] <= budget["epoch_budget"]
@@ -265,7 +284,7 @@ class BackendConformance:
             assert trial["state"] == "complete", trial["error"]
             assert set(trial["params"]) == {p.name for p in space}
             assert space.violations(trial["params"]) == []
-            assert 0.0 <= trial["objective"] <= 1.0 and 0.0 <= trial["test_objective"] <= 1.0
+            assert 0.0 <= trial["objective"] <= 1.0 and (trial["test_objective"] is None or 0.0 <= trial["test_objective"] <= 1.0)
             assert trial["epochs_run"] == len(trial["objective_per_epoch"]) == 2
             assert trial["best_epoch"] == trial["objective_per_epoch"].index(max(trial["objective_per_epoch"])) + 1
             assert trial["objective"] == max(trial["objective_per_epoch"])

@@ -36,8 +36,13 @@ class KerasTunerForm:
     note: str = ""
 
     def encode(self, value: Scalar) -> Any:
-        """The native value that stands for neutral `value`."""
-        return json.dumps(value) if self.labels is not None else value
+        """The native value that stands for neutral `value` (what KerasTuner compares a condition's values with)."""
+        if self.labels is not None:
+            return json.dumps(value)
+        if self.method == "Float" and self.kwargs.get("step") is not None and isinstance(value, (int, float)):
+            low, step = self.kwargs["min_value"], self.kwargs["step"]
+            return low + round((value - low) / step) * step  # KerasTuner's own spelling of grid point k: 0.1 + 2 * 0.1, not 0.3
+        return value
 
     def decode(self, raw: Any) -> Any:
         if self.labels is None:

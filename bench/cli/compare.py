@@ -64,6 +64,8 @@ def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]
             "--run-id", cell.run_id, "--results-dir", str(runs_dir), "--quiet", *forwarded_argv(args, args.forwarded_flags)]
     if cell.pruner:
         argv += ["--pruner", cell.pruner]
+    if getattr(args, "verbose", False):
+        argv.append("--verbose")
     return argv
 
 

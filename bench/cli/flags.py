@@ -73,6 +73,7 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
     budget.add_argument("--seed", type=seed, help="tuner seed, default 0 (compare: the first of --seeds consecutive seeds)")
     parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
+    parser.add_argument("--verbose", action="store_true", help="also show the libraries' start-up lines (TensorFlow's CUDA and CPU notices)")
     return forwarded
 
 

@@ -54,9 +54,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             path = Path(args.results_dir) / args.resume
         if not _is_dir(path):
             raise UsageError(f"--resume {excerpt(args.resume)}: no run folder at {excerpt(str(path), 120)}")
-        run = resume(path, argv=argv, quiet=args.quiet, given=given_fields(args))
+        run = resume(path, argv=argv, quiet=args.quiet, verbose=args.verbose, given=given_fields(args))
     else:
-        run = execute(config_from_args(args), argv=argv, quiet=args.quiet)
+        run = execute(config_from_args(args), argv=argv, quiet=args.quiet, verbose=args.verbose)
     if not args.quiet:
         trials, _ = RunFolder(Path(run["folder"])).read_trials()
         print_summary(run, trials)

@@ -2,12 +2,96 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import logging
+import os
 import platform
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+from bench.errors import UsageError, excerpt
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+def configure_runtime(keras_backend: str, device: str, *, verbose: bool = False) -> None:
+    """Set the Keras backend and visible devices, then load TensorFlow's native libraries with their start-up lines
+    (CUDA driver, CPU features) held back unless `verbose`. Must happen before anything imports Keras."""
+    if keras_backend not in KERAS_BACKENDS:
+        raise UsageError(f"--keras-backend must be one of {', '.join(KERAS_BACKENDS)}, but got {excerpt(keras_backend)}")
+    if importlib.util.find_spec(keras_backend) is None:
+        extra = {"jax": ' (pip install -e ".[jax]")', "torch": " (the CPU build: pip install torch --index-url "
+                 "https://download.pytorch.org/whl/cpu)"}.get(keras_backend, "")
+        raise UsageError(f"--keras-backend {keras_backend}: the package '{keras_backend}' is not installed; install it{extra}")
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != keras_backend:
+        raise UsageError(f"Keras is already loaded with backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; start a new process")
+    os.environ["KERAS_BACKEND"] = keras_backend
+    if verbose:
+        from bench import USER_TF_LOG_LEVEL
+
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = USER_TF_LOG_LEVEL or "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not verbose:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are not the user's business
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    elif device.startswith("gpu:") and device[4:].isdigit():
+        os.environ["CUDA_VISIBLE_DEVICES"] = device[4:]
+    else:
+        raise UsageError(f"--device must be 'cpu' or 'gpu:N' (N a GPU index), but got {excerpt(device)}")
+    # Keras imports TensorFlow whenever it is installed, whatever its backend (`keras.utils.set_random_seed` seeds it too):
+    # load it now, while what its C++ start-up writes to the terminal can still be held back.
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        with native_stderr(shown=verbose):
+            import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def native_stderr(*, shown: bool) -> Iterator[None]:
+    """Hold back what native code writes to file descriptor 2 inside the block (TensorFlow's absl and CUDA lines bypass
+    Python's logging and TF_CPP_MIN_LOG_LEVEL); when `shown`, or when the block raises, it is written out afterwards."""
+    if shown:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
+
+
+def accelerator_names(keras_backend: str) -> list[str]:
+    """The accelerators the Keras backend actually sees (empty on CPU)."""
+    if keras_backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if keras_backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    import torch
+
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
 def library_versions(packages: tuple[str, ...]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.budget import BudgetGuard
-from bench.run.records import DiskMeter, RunFolder, TrialRecord, resident_bytes
+from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
 from bench.run.trainer import TrainingProgress, fit
 from bench.task.base import LoadedTask, TaskError
 
@@ -32,6 +32,7 @@ class TrialScope:
     initial_epoch: int = 0
     test_objective: float | None = None
     eval_seconds: float = 0.0
+    build_seconds: float = 0.0
     bookkeeping_seconds: float = 0.0  # tunebench's own work outside fit: progress files, disk and memory readings, sampler state
 
     def build(self, params: Mapping[str, Any]) -> Any:
@@ -41,7 +42,10 @@ class TrialScope:
         self.params = dict(params)
         self.harness.checkpoint(self)
         clear_keras_session(keras)
-        return self.harness.task.build(self.params)
+        started = time.perf_counter()
+        model = self.harness.task.build(self.params)
+        self.build_seconds += time.perf_counter() - started
+        return model
 
     def fit(self, model: Any, *, epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = ()) -> float:
         """Train up to `epochs` (the run's cap by default; never past the epoch budget); return the objective's best value."""
@@ -55,9 +59,10 @@ class TrialScope:
             epoch_hook=lambda: harness.epoch_ended(self))
         if self.progress.best_objective is None:
             raise RuntimeError("the trial ended before any epoch finished")
-        t0 = time.perf_counter()
-        self.test_objective = harness.task.test_score(model)
-        self.eval_seconds = time.perf_counter() - t0
+        if harness.task.objective.better(self.progress.best_objective, harness.best_objective):
+            t0 = time.perf_counter()  # only a trial that may become the run's best needs its test score
+            self.test_objective = harness.task.test_score(model)
+            self.eval_seconds = time.perf_counter() - t0
         return self.progress.best_objective
 
 
@@ -89,6 +94,8 @@ class Harness:
         self.patience = patience  # early stopping after this many epochs without improvement (None: off)
         self.task_error: TaskError | None = None  # the task broke the interface: the run stops and reports it
         self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
+        best = best_trial(list(recorded), task.objective)
+        self.best_objective: float | None = None if best is None else best["objective"]  # of the complete trials so far
         self.next_number = len(recorded)
         self.listeners = list(listeners)
         self.pruned_exceptions: tuple[type[BaseException], ...] = ()
@@ -207,6 +214,9 @@ class Harness:
         self._scope = None  # what follows is counted for the next trial, since this one's clock has stopped
         self.guard.count_trial()
         prog = scope.progress
+        if state == "complete" and self.task.objective.better(prog.best_objective, self.best_objective):
+            self.best_objective = prog.best_objective
+        first_epoch_extra, startup = startup_figures(scope.build_seconds, prog.epoch_seconds)
         record = TrialRecord(
             number=scope.number,
             backend_trial_id=scope.backend_trial_id,
@@ -222,6 +232,10 @@ class Harness:
             stopped_by=prog.stopped_by,
             error=error,
             train_seconds=round(prog.train_seconds, 4),
+            epoch_seconds=list(prog.epoch_seconds),
+            build_seconds=round(scope.build_seconds, 4),
+            first_epoch_extra_seconds=first_epoch_extra,
+            startup_seconds=startup,
             fit_seconds=round(prog.fit_seconds, 4),
             callback_seconds=round(prog.callback_seconds, 4),
             eval_seconds=round(scope.eval_seconds, 4),

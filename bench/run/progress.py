@@ -18,7 +18,8 @@ def human_bytes(n: float) -> str:
 
 
 class ProgressView:
-    """Trial n of N, best so far, elapsed and time left; silent when quiet."""
+    """Trial n of N, best so far, elapsed and time left: a live bar on a terminal, one plain line per trial otherwise
+    (CI logs, pipes); silent when quiet."""
 
     def __init__(self, guard: BudgetGuard, objective: Objective, *, quiet: bool, title: str) -> None:
         self.guard, self.objective, self.quiet, self.title = guard, objective, quiet, title
@@ -26,9 +27,15 @@ class ProgressView:
         self.walls: list[float] = []
         self._progress: Any = None
         self._task: Any = None
+        self._plain = False
 
     def __enter__(self) -> ProgressView:
         if self.quiet:
+            return self
+        from rich.console import Console
+
+        if not Console().is_terminal:
+            self._plain = True
             return self
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -56,6 +63,8 @@ class ProgressView:
         self.walls.append(record.wall_seconds)
         if record.state == "complete" and self.objective.better(record.objective, self.best):
             self.best = record.objective
+        if self._plain:
+            print(self.plain_line(record), flush=True)
         if self._progress is None:
             return
         left = self.time_left()
@@ -63,6 +72,18 @@ class ProgressView:
         status += f" | last: {record.state}" + (f" ({record.error[:60]})" if record.error else "")
         status += f" | {self.guard.epochs} epochs | left ~{left:.0f}s" if left is not None else f" | {self.guard.epochs} epochs"
         self._progress.update(self._task, completed=self.guard.trials, status=status)
+
+    def plain_line(self, record: TrialRecord) -> str:
+        """One trial as one line: `optuna/tpe trial 3/10 complete val_accuracy 0.91 (best 0.93) | 6 epochs | 12 s, ~20 s left`."""
+        total = self.guard.budget.trials
+        value = "-" if record.objective is None else f"{record.objective:.4g}"
+        best = "-" if self.best is None else f"{self.best:.4g}"
+        line = f"{self.title} trial {self.guard.trials}/{total or '∞'} {record.state} {self.objective.metric} {value} (best {best})"
+        if record.error:
+            line += f" [{record.error[:80]}]"
+        left = self.time_left()
+        line += f" | {self.guard.epochs} epochs | {self.guard.seconds:.0f} s" + ("" if left is None else f", ~{left:.0f} s left")
+        return line
 
 
 def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:

@@ -32,6 +32,10 @@ class TrialRecord:
     stopped_by: str | None = None
     error: str | None = None
     train_seconds: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)  # each epoch's duration
+    build_seconds: float = 0.0  # the task's build (model construction and compile), after the Keras session was cleared
+    first_epoch_extra_seconds: float | None = None  # first epoch less the median of later ones: tracing/compilation (2+ epochs)
+    startup_seconds: float | None = None  # build + the first epoch's extra (never below 0): what the trial paid before training
     fit_seconds: float = 0.0
     callback_seconds: float = 0.0  # inside fit, in tunebench's own callbacks (part of the harness's cost)
     eval_seconds: float = 0.0
@@ -57,6 +61,17 @@ class TrialRecord:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=True)
+
+
+def startup_figures(build_seconds: float, epoch_seconds: list[float]) -> tuple[float | None, float | None]:
+    """(first epoch's extra seconds, start-up seconds) of a trial; (None, None) when fewer than two epochs ran, since the
+    first epoch's compilation cannot be told from training then."""
+    import statistics
+
+    if len(epoch_seconds) < 2:
+        return None, None
+    extra = epoch_seconds[0] - statistics.median(epoch_seconds[1:])
+    return round(extra, 4), round(build_seconds + max(0.0, extra), 4)
 
 
 def same_json(a: Any, b: Any) -> bool:

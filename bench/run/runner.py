@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.util
 import json
-import logging
 import os
 import re
 import secrets
@@ -22,9 +20,9 @@ from typing import Any
 
 from bench.errors import UsageError, excerpt
 from bench.run.budget import Budget, BudgetGuard
+from bench.run.environment import accelerator_names, configure_runtime
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
 
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 MAX_SEED = 2**31 - 2  # every library's seed (KerasTuner's is seed + 1) stays a valid 32-bit seed
 
@@ -73,41 +71,6 @@ def concurrent_runs() -> int:
     """How many runs share this machine with this one (recorded so reports can tell timings apart)."""
     text = os.environ.get(CONCURRENT_RUNS_VARIABLE, "1")
     return int(text) if text.isdigit() and int(text) > 0 else 1
-
-
-def configure_runtime(keras_backend: str, device: str) -> None:
-    """Set the Keras backend and visible devices; must happen before Keras is imported."""
-    if keras_backend not in KERAS_BACKENDS:
-        raise UsageError(f"--keras-backend must be one of {', '.join(KERAS_BACKENDS)}, but got '{keras_backend}'")
-    if importlib.util.find_spec(keras_backend) is None:
-        raise UsageError(f"--keras-backend {keras_backend}: the package '{keras_backend}' is not installed; pip install {keras_backend}")
-    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != keras_backend:
-        raise UsageError(f"Keras is already loaded with backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; start a new process")
-    os.environ["KERAS_BACKEND"] = keras_backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are not the user's business
-    if device == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    elif device.startswith("gpu:") and device[4:].isdigit():
-        os.environ["CUDA_VISIBLE_DEVICES"] = device[4:]
-    else:
-        raise UsageError(f"--device must be 'cpu' or 'gpu:N' (N a GPU index), but got {excerpt(device)}")
-
-
-def accelerator_names(keras_backend: str) -> list[str]:
-    """The accelerators the Keras backend actually sees (empty on CPU)."""
-    if keras_backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_physical_devices("GPU")]
-    if keras_backend == "jax":
-        import jax
-
-        return [str(d) for d in jax.devices() if d.platform != "cpu"]
-    import torch
-
-    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
 def _now() -> str:
@@ -190,18 +153,19 @@ def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[An
     return task, space
 
 
-def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, resume_from: Path | None = None) -> dict[str, Any]:
+def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose: bool = False,
+            resume_from: Path | None = None) -> dict[str, Any]:
     """Run (or resume) one tuning run; return the final run record."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
     from backends.base import RunContext
     from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
+    configure_runtime(config.keras_backend, config.device, verbose=verbose)  # before anything (a backend's space check too) imports Keras
     config, backend, space = prepare(config)
     previous: dict[str, Any] = {} if resume_from is None else RunFolder(resume_from).read_run()
     if previous and space is not None:  # refused before any heavy import
         refuse_if_changed("space", previous.get("space"), space_to_dict(space), previous["run_id"])
-    configure_runtime(config.keras_backend, config.device)
     space_known = space is not None
     task, space = load_task_and_space(config, backend, space)
 
@@ -388,7 +352,7 @@ def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMe
     }
 
 
-def resume(run_dir: Path, *, argv: list[str], quiet: bool, given: dict[str, Any] | None = None) -> dict[str, Any]:
+def resume(run_dir: Path, *, argv: list[str], quiet: bool, verbose: bool = False, given: dict[str, Any] | None = None) -> dict[str, Any]:
     """Continue an interrupted or killed run to its budget, with the config it was started with.
 
     `given`: the config fields the user typed beside --resume (budget fields by their Budget names); any that differs
@@ -408,7 +372,7 @@ def resume(run_dir: Path, *, argv: list[str], quiet: bool, given: dict[str, Any]
             field = "budget" if key in config.budget.to_dict() else key
             raise UsageError(f"--resume {run['run_id']}: {flag} {excerpt(value)} differs from the run's {excerpt(stored[key])} "
                              f"(field '{field}'); a resumed run keeps what it began with: drop the flag, or start a new run")
-    return execute(config, argv=argv, quiet=quiet, resume_from=run_dir)
+    return execute(config, argv=argv, quiet=quiet, verbose=verbose, resume_from=run_dir)
 
 
 def _alive(pid: object) -> bool:

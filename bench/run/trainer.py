@@ -24,6 +24,7 @@ class TrainingProgress:
     objective: list[float] = field(default_factory=list)  # the objective's metric at every epoch that ran
     val_loss: list[float] = field(default_factory=list)
     epoch_numbers: list[int] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # each recorded epoch's duration (the first includes tracing/compilation)
     train_seconds: float = 0.0  # sum of epoch durations (our first callback's on_epoch_begin to on_epoch_end)
     fit_seconds: float = 0.0  # wall time of the model.fit call: adds fit set-up and later callbacks (e.g. checkpoints)
     callback_seconds: float = 0.0  # time spent inside our own callbacks (best-weights copy, budget checks): harness cost in fit
@@ -69,11 +70,12 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
             self._t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            progress.train_seconds += time.perf_counter() - self._t0
+            seconds = time.perf_counter() - self._t0
+            progress.train_seconds += seconds
             with counted_as_callback(progress):
-                self._keep(epoch, logs or {})
+                self._keep(epoch, logs or {}, seconds)
 
-        def _keep(self, epoch: int, logs: dict) -> None:
+        def _keep(self, epoch: int, logs: dict, seconds: float) -> None:
             if objective.metric not in logs:
                 raise TaskError(f"the model's epoch logs have no {objective.metric!r} (they have: {', '.join(logs) or 'nothing'}); "
                                 "compile the model with that metric, or name one it logs as the task's objective")
@@ -85,6 +87,7 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
             progress.objective.append(value)
             progress.val_loss.append(float(logs.get("val_loss", math.nan)))
             progress.epoch_numbers.append(epoch)
+            progress.epoch_seconds.append(round(seconds, 4))
             if not math.isfinite(loss):
                 raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
             if not math.isfinite(value):

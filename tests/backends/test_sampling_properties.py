@@ -16,7 +16,7 @@ from backends.keras_tuner_space import native_form as kt_native_form
 from backends.optuna_space import native_form as optuna_native_form
 from backends.optuna_space import suggest
 from search_space import SearchSpace, load_space, shipped_spaces
-from search_space.params import scalar_key
+from search_space.params import Condition, FloatParam, IntParam, scalar_key
 from tests.strategies import spaces
 
 DRAWS = 200
@@ -127,3 +127,14 @@ def test_log_float_draws_spread_over_decades():
     space = load_space(shipped_spaces()["seed_cnn"])
     lrs = [v["learning_rate"] for v, _ in optuna_draws(space, "random")]
     assert sum(lr < math.sqrt(1e-4 * 1e-3) for lr in lrs) > 0.3 * len(lrs)
+
+
+def test_a_condition_on_a_stepped_float_holds_for_keras_tuners_own_spelling_of_the_value(tmp_path):
+    """KerasTuner draws 0.1 + 2 * 0.1 (0.30000000000000004) from Float(0.1, 0.4, step=0.1): a child active when the
+    parent is 0.3 must be active then too (found by the property above)."""
+    space = SearchSpace(params=(FloatParam(name="p0", low=0.1, high=0.4, step=0.1),
+                                IntParam(name="p1", low=1, high=1, when=Condition(parent="p0", values=(0.3,)))), name="space")
+    draws = keras_tuner_draws(space, str(tmp_path), n=60)
+    assert_inside(space, draws, "keras-tuner")
+    assert_reaches_everything(space, draws, "keras-tuner")
+    assert any(values.get("p1") == 1 for values, _ in draws)
