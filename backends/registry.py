@@ -34,6 +34,9 @@ def backend_classes() -> dict[str, type[Backend]]:
 
 
 def get_backend(name: str) -> Backend:
+    builtins = _builtins()
+    if name in builtins:  # a plugin cannot replace a built-in, so its entry points need not be read
+        return builtins[name]()
     classes = backend_classes()
     if name not in classes:
         raise UsageError(f"unknown backend {excerpt(name)}; known: {', '.join(classes)} (see `python -m bench list`)")

@@ -11,7 +11,7 @@ from bench.run.runner import MAX_SEED
 
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CONFIG_FIELDS = ("backend", "algorithm", "pruner", "task", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
-                 "patience")
+                 "steps_per_execution", "jit_compile", "patience")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -69,6 +69,10 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
         budget.add_argument("--time-budget", type=seconds, metavar="SECONDS", help="wall-clock seconds for the run"),
         budget.add_argument("--device", help="cpu (default) or gpu:N"),
         budget.add_argument("--keras-backend", choices=["tensorflow", "jax", "torch"], help="tensorflow (default), jax or torch"),
+        budget.add_argument("--steps-per-execution", type=positive_int, metavar="N",
+                            help="batches per compiled training step (default: as the task compiles its model, Keras's 1)"),
+        budget.add_argument("--jit-compile", choices=["auto", "on", "off"],
+                            help="XLA (TensorFlow, JAX) or torch.compile: auto (default, as the task compiles), on, off"),
     ]
     budget.add_argument("--seed", type=seed, help="tuner seed, default 0 (compare: the first of --seeds consecutive seeds)")
     parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")

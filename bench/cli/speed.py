@@ -67,10 +67,16 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         if "raw_wall_ratio" in info:
             added, trials = info["harness_added_seconds"], info.get("trials", 1)
             unit += (f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{added:.2f} s on {info['hand_seconds']:.1f} s, "
-                     f"{1000 * added / trials:.0f} ms per trial)")
+                     f"{1000 * added / trials:.0f} ms per trial")
+            if "trial_startup_seconds" in info:
+                unit += f"; trial start-up {info['trial_startup_seconds']:.2f} s, {100 * info['startup_share']:.0f}% of training"
+            unit += ")"
+        if "first_epoch_seconds" in info:
+            unit += f" (first epoch {info['first_epoch_seconds']:.2f} s, later {info['later_epoch_seconds']:.2f} s)"
         if "first_tenth_ms" in info:
             unit += (f" ({info['n_trials']} trials in {info['command_seconds']:.0f} s: backend {info['backend_ms']:.1f} + tunebench "
-                     f"{info['harness_ms']:.1f} ms; first tenth {info['first_tenth_ms']:.1f}, last tenth {info['last_tenth_ms']:.1f} ms)")
+                     f"{info['harness_ms']:.1f} ms; first tenth {info['first_tenth_ms']:.1f}, last tenth {info['last_tenth_ms']:.1f} ms; "
+                     f"process start-up {info.get('process_startup_seconds', float('nan')):.1f} s)")
         rows.append((bench["name"].removeprefix("test_"), shown, unit))
     return rows
 

@@ -21,6 +21,7 @@ COMPARABLE_FIELDS = {
     "space": lambda r: r.get("space"),
     "budget": lambda r: r.get("budget"),
     "keras_backend": lambda r: r.get("keras_backend"),
+    "execution": lambda r: [(r.get("config") or {}).get("steps_per_execution"), (r.get("config") or {}).get("jit_compile", "auto")],
     "device": lambda r: r.get("device"),
     "machine": lambda r: [r.get("machine", {}).get("cpu"), r.get("machine", {}).get("accelerators")],
     "concurrent_runs": lambda r: r.get("concurrent_runs", 1),  # compare --jobs: runs sharing the machine's cores
@@ -72,6 +73,14 @@ def memory_growth_per_trial(trials: list[dict[str, Any]]) -> float | None:
     return float(stats.linregress(numbers, rss).slope)
 
 
+def startup_share(trials: list[dict[str, Any]]) -> float | None:
+    """Of the build and training seconds of the trials that ran 2+ epochs, the share spent starting up (build, plus the
+    first epoch's tracing/compilation beyond a later epoch's time); None when no trial measured it."""
+    measured = [t for t in trials if t.get("startup_seconds") is not None]
+    total = sum(t["build_seconds"] + t["train_seconds"] for t in measured)
+    return sum(t["startup_seconds"] for t in measured) / total if measured and total > 0 else None
+
+
 def best_so_far(values: pd.Series, objective: Objective) -> pd.Series:
     """The best value up to each trial, in the objective's direction (NaN before the first complete trial)."""
     if objective.direction == "max":
@@ -113,6 +122,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             # The backend's own cost per trial: overhead outside training and test evaluation, less tunebench's bookkeeping.
             "overhead_per_trial": (sum(t["overhead_seconds"] - t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
             "harness_per_trial": (sum(t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
+            "startup_share": startup_share(trials),
             "disk_peak": run.get("disk_bytes_peak"), "disk_final": run.get("disk_bytes_final"),
             "disk_apparent_final": run.get("disk_apparent_bytes_final"),
             "memory_peak": run.get("memory_peak_bytes"), "memory_growth_per_trial": memory_growth_per_trial(trials),

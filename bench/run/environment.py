@@ -79,6 +79,17 @@ def native_stderr(*, shown: bool) -> Iterator[None]:
                 sys.stderr.write(sink.read().decode(errors="replace"))
 
 
+def keras_backend_in_use(wanted: str) -> str:
+    """The backend Keras itself reports; a run never records one it did not train on."""
+    import keras
+
+    actual = keras.backend.backend()
+    if actual != wanted:
+        raise UsageError(f"--keras-backend {wanted}: Keras runs on {actual} in this process (KERAS_BACKEND or ~/.keras/keras.json "
+                         "was read before tunebench set it); start a new process")
+    return actual
+
+
 def accelerator_names(keras_backend: str) -> list[str]:
     """The accelerators the Keras backend actually sees (empty on CPU)."""
     if keras_backend == "tensorflow":
@@ -132,6 +143,13 @@ def git_commit() -> str | None:
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def process_started_at() -> float:
+    """When this process started (epoch seconds, as the kernel recorded it)."""
+    import psutil
+
+    return psutil.Process().create_time()
 
 
 def machine_facts() -> dict[str, object]:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.budget import BudgetGuard
+from bench.run.execution import ExecutionSettings
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
 from bench.run.trainer import TrainingProgress, fit
 from bench.task.base import LoadedTask, TaskError
+from bench.task.registry import check_model
 
 KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
 INTERRUPTED_ERROR = "interrupted by Ctrl-C"
@@ -33,6 +35,7 @@ class TrialScope:
     test_objective: float | None = None
     eval_seconds: float = 0.0
     build_seconds: float = 0.0
+    execution: dict[str, Any] = field(default_factory=dict)  # the model's effective steps_per_execution and jit_compile
     bookkeeping_seconds: float = 0.0  # tunebench's own work outside fit: progress files, disk and memory readings, sampler state
 
     def build(self, params: Mapping[str, Any]) -> Any:
@@ -44,6 +47,8 @@ class TrialScope:
         clear_keras_session(keras)
         started = time.perf_counter()
         model = self.harness.task.build(self.params)
+        check_model(self.harness.task, model)
+        self.execution = self.harness.execution.apply(model)
         self.build_seconds += time.perf_counter() - started
         return model
 
@@ -56,7 +61,7 @@ class TrialScope:
         last_epoch = initial_epoch + guard.epochs_for_trial(wanted)
         fit(model, harness.task, progress=self.progress, epochs=last_epoch, initial_epoch=initial_epoch,
             batch_size=harness.task.batch_size(self.params), callbacks=callbacks, guard=guard, patience=harness.patience,
-            epoch_hook=lambda: harness.epoch_ended(self))
+            epoch_hook=lambda: harness.epoch_ended(self), weights_worth_keeping_above=harness.best_objective)
         if self.progress.best_objective is None:
             raise RuntimeError("the trial ended before any epoch finished")
         if harness.task.objective.better(self.progress.best_objective, harness.best_objective):
@@ -88,10 +93,12 @@ class Harness:
         disk_peak: int = 0,
         listeners: Sequence[TrialListener] = (),
         patience: int | None = None,
+        execution: ExecutionSettings | None = None,
     ) -> None:
         """`recorded`: the trials already in trials.jsonl (a resumed run); numbering continues after them."""
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
         self.patience = patience  # early stopping after this many epochs without improvement (None: off)
+        self.execution = execution or ExecutionSettings()
         self.task_error: TaskError | None = None  # the task broke the interface: the run stops and reports it
         self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
         best = best_trial(list(recorded), task.objective)
@@ -104,6 +111,7 @@ class Harness:
         self._last_mark = time.perf_counter()
         self._pending_bookkeeping = 0.0  # spent after the last trial's clock stopped: charged to the next trial
         self._scope: TrialScope | None = None
+        self.first_trial_at: float | None = None  # epoch seconds when this process began its first trial
 
     @contextlib.contextmanager
     def bookkeeping(self) -> Iterator[None]:
@@ -142,6 +150,8 @@ class Harness:
         """Run one trial; record it as complete, pruned or failed; re-raise so the backend sees it too."""
         import keras
 
+        if self.first_trial_at is None:
+            self.first_trial_at = time.time()
         started = self.guard.seconds - (time.perf_counter() - self._last_mark)
         scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started,
                            bookkeeping_seconds=self._pending_bookkeeping)
@@ -234,6 +244,8 @@ class Harness:
             train_seconds=round(prog.train_seconds, 4),
             epoch_seconds=list(prog.epoch_seconds),
             build_seconds=round(scope.build_seconds, 4),
+            steps_per_execution=scope.execution.get("steps_per_execution"),
+            jit_compile=scope.execution.get("jit_compile"),
             first_epoch_extra_seconds=first_epoch_extra,
             startup_seconds=startup,
             fit_seconds=round(prog.fit_seconds, 4),

@@ -36,6 +36,8 @@ class TrialRecord:
     build_seconds: float = 0.0  # the task's build (model construction and compile), after the Keras session was cleared
     first_epoch_extra_seconds: float | None = None  # first epoch less the median of later ones: tracing/compilation (2+ epochs)
     startup_seconds: float | None = None  # build + the first epoch's extra (never below 0): what the trial paid before training
+    steps_per_execution: int | None = None  # as the model was compiled for this trial (after --steps-per-execution)
+    jit_compile: bool | None = None  # likewise (after --jit-compile)
     fit_seconds: float = 0.0
     callback_seconds: float = 0.0  # inside fit, in tunebench's own callbacks (part of the harness's cost)
     eval_seconds: float = 0.0

@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.errors import UsageError, excerpt
 from bench.run.budget import Budget, BudgetGuard
-from bench.run.environment import accelerator_names, configure_runtime
+from bench.run.environment import BACKEND_PACKAGES, accelerator_names, configure_runtime, keras_backend_in_use
+from bench.run.execution import ExecutionSettings
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -43,6 +44,8 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     keras_backend: str = "tensorflow"
+    steps_per_execution: int | None = None  # None: as the task compiles its model
+    jit_compile: str = "auto"  # auto: as the task compiles its model
     patience: int | None = None
     results_dir: str = "results"
     run_id: str | None = None
@@ -53,6 +56,12 @@ class RunConfig:
                              "at most 100, starting with a letter or digit), not a path; use --results-dir to choose where runs go")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, but got {excerpt(self.seed)}")
+        self.execution.check_keras_backend(self.keras_backend)
+
+    @property
+    def execution(self) -> ExecutionSettings:
+        """How Keras runs each trial's training (validated on construction)."""
+        return ExecutionSettings(self.steps_per_execution, self.jit_compile)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -120,22 +129,11 @@ def checked_space(name: str, backend: Any, algorithm: str | None) -> Any:
     return space
 
 
-def first_values(space: Any) -> dict[str, Any]:
-    """Each active parameter's first value (its first choice or grid value, else its low end)."""
-    params: dict[str, Any] = {}
-    for param in space:
-        if space.is_active(param, params):
-            grid = param.grid()
-            params[param.name] = grid[0] if grid else param.low
-    return params
-
-
 def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[Any, Any]:
     """The task with its data (after Keras is configured: a user's task module may import it), and the space: the one
-    `prepare` found, else the task's own. Refused in one line if the space tunes what the task's model does not read, or
-    if the task's builder does not return a compiled Keras model."""
+    `prepare` found, else the task's own. Refused in one line if the space tunes what the task's model does not read."""
     from bench.task.base import TaskOptions
-    from bench.task.registry import check_builds, load_task
+    from bench.task.registry import load_task
 
     task = load_task(config.task, TaskOptions(config.dataset, config.data_dir, config.train_subset))
     if task.objective.direction not in backend.directions:
@@ -149,7 +147,6 @@ def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[An
     problems = task.task.check_space([p.name for p in space])
     if problems:
         raise UsageError("; ".join(problems))
-    check_builds(task, first_values(space))
     return task, space
 
 
@@ -158,7 +155,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     """Run (or resume) one tuning run; return the final run record."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
     from backends.base import RunContext
-    from bench.run.environment import git_commit, library_versions, machine_facts
+    from bench.run.environment import git_commit, library_versions, machine_facts, process_started_at
     from search_space import space_to_dict
 
     configure_runtime(config.keras_backend, config.device, verbose=verbose)  # before anything (a backend's space check too) imports Keras
@@ -216,8 +213,9 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         "objective": task.objective.to_dict(),
         "budget": config.budget.to_dict(),
         "budget_spent": guard.spent(),
-        "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn", config.keras_backend, *backend.packages)))),
-        "keras_backend": config.keras_backend,
+        "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn",
+                                                                  *BACKEND_PACKAGES[config.keras_backend], *backend.packages)))),
+        "keras_backend": keras_backend_in_use(config.keras_backend),
         "device": config.device,
         "machine": {**machine_facts(), "accelerators": accelerators},
         "concurrent_runs": concurrent_runs(),
@@ -229,14 +227,19 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     folder.write_run(run)
     folder.clear_running()
 
+    invocation: dict[str, float] = {}
+
     def persist(record: TrialRecord) -> None:
         """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
         run.update(progress_record(guard, harness.disk, run))
+        if harness.first_trial_at is not None and "process_startup_seconds" not in invocation:
+            # From the process's start (interpreter, imports, data, storage) to its first trial: what each command pays.
+            invocation["process_startup_seconds"] = run["process_startup_seconds"] = round(harness.first_trial_at - process_started_at(), 3)
         folder.write_run(run)
 
     view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
     harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=done,
-                      disk_peak=disk_peak, listeners=[persist, view.on_trial], patience=config.patience)
+                      disk_peak=disk_peak, listeners=[persist, view.on_trial], patience=config.patience, execution=config.execution)
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
                      run_dir=folder.path, objective=task.objective)

@@ -29,7 +29,7 @@ class TrainingProgress:
     fit_seconds: float = 0.0  # wall time of the model.fit call: adds fit set-up and later callbacks (e.g. checkpoints)
     callback_seconds: float = 0.0  # time spent inside our own callbacks (best-weights copy, budget checks): harness cost in fit
     best_index: int | None = None
-    best_weights: list[Any] | None = None
+    best_weights: list[Any] | None = None  # a copy of the best epoch's weights, unless that epoch is the model's last
     stopped_by: str | None = None
 
     @property
@@ -62,8 +62,13 @@ def _callback_base() -> type:
     return keras.callbacks.Callback
 
 
-def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: BudgetGuard | None, patience: int | None) -> Any:
-    """First callback of every fit: times epochs, keeps the best weights, stops on NaN or patience."""
+def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: BudgetGuard | None, patience: int | None,
+                      weights_worth_keeping_above: float | None = None) -> Any:
+    """First callback of every fit: times epochs, keeps the best weights, stops on NaN or patience.
+
+    Weights are copied only at an epoch that improves on `weights_worth_keeping_above` too (the run's best so far: only a
+    trial that beats it gets a test score, so only then are the best epoch's weights needed), and not at the last epoch.
+    """
 
     class EpochKeeper(_callback_base()):  # type: ignore[misc]
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -94,7 +99,11 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
                 raise TrialFailed(f"{objective.metric} became {value} at epoch {epoch + 1}")
             if objective.better(value, progress.best_objective):
                 progress.best_index = len(progress.objective) - 1
-                progress.best_weights = self.model.get_weights()
+                last = self.params.get("epochs") if isinstance(self.params, dict) else None
+                if last is not None and epoch + 1 >= last:
+                    progress.best_weights = None  # the last epoch's weights stay in the model: nothing to restore
+                elif objective.better(value, weights_worth_keeping_above):
+                    progress.best_weights = self.model.get_weights()
             elif patience is not None and len(progress.objective) - 1 - progress.best_index >= patience:
                 progress.stopped_by = "early_stopping"
                 self.model.stop_training = True
@@ -151,9 +160,11 @@ def fit(
     guard: BudgetGuard | None = None,
     patience: int | None = None,
     epoch_hook: Callable[[], None] | None = None,
+    weights_worth_keeping_above: float | None = None,
 ) -> TrainingProgress:
-    """Train with the task's loop, then restore the weights of the best validation epoch."""
-    chain = [make_epoch_keeper(progress, task.objective, guard, patience), *callbacks]
+    """Train with the task's loop, then restore the weights of the best validation epoch (when it beat
+    `weights_worth_keeping_above`; see `make_epoch_keeper`)."""
+    chain = [make_epoch_keeper(progress, task.objective, guard, patience, weights_worth_keeping_above), *callbacks]
     if guard is not None:
         chain.append(make_budget_stop(progress, guard, epoch_hook))
     started = time.perf_counter()

@@ -212,22 +212,88 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
     return sum(fit_seconds)
 
 
-def bench_driven_optuna(results_dir: Path, space: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
-    """The same search through `bench run` (in-process): records, journal storage, test evaluation and all.
+def hand_driven_keras_tuner(space_name: str, n_trials: int, epochs: int, seed: int, train_subset: int | None, work_dir: Path) -> float:
+    """The tutorial's KerasTuner way: a HyperModel whose build declares the space and builds the model, RandomSearch,
+    `tuner.search` with the validation split. Returns the seconds spent inside `model.fit`."""
+    import keras_tuner as kt
 
-    Returns the seconds spent inside `model.fit` less the time tunebench's own callbacks took there, as recorded per
-    trial: what is left is the same training the hand-driven search does, and everything else is the harness's cost.
+    from backends.keras_tuner_space import declare
+    from bench.task.cnn_model import build_cnn
+    from bench.task.datasets import load_dataset
+
+    data = load_dataset("digits", train_subset=train_subset)
+    space = resolve_space(space_name)
+    fit_seconds: list[float] = []
+
+    class CNN(kt.HyperModel):
+        def build(self, hp: Any) -> Any:
+            return build_cnn(declare(hp, space), input_shape=data.input_shape, num_classes=data.facts["num_classes"])
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return model.fit(*args, batch_size=hp.values.get("batch_size", 64), **kwargs)
+            finally:
+                fit_seconds.append(time.perf_counter() - started)
+
+    tuner = kt.RandomSearch(CNN(), objective="val_accuracy", max_trials=n_trials, seed=seed + 1, directory=str(work_dir),
+                            project_name=f"hand-{time.monotonic_ns()}", overwrite=True)
+    tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0)
+    return sum(fit_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchDriven:
+    """What one in-process `bench run` of the harness measure spent, from its trials.jsonl."""
+
+    training_seconds: float  # inside model.fit, less tunebench's own callbacks there: the hand-driven search's training
+    startup_seconds: float  # per trial: build + the first epoch's extra over later ones (tracing, compilation)
+    startup_share: float  # of build + training seconds
+
+
+def bench_driven(backend: str, results_dir: Path, space: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> BenchDriven:
+    """The same search through `bench run` (in-process, random search): records, storage, test evaluation and all.
+
+    Its `training_seconds` are the seconds spent inside `model.fit` less the time tunebench's own callbacks took there, as
+    recorded per trial: the same training the hand-driven search does; everything else is the harness's cost.
     """
     import json
 
     from bench.run import Budget, RunConfig, run_tuning
 
-    run = run_tuning(RunConfig(backend="optuna", algorithm="random", space=space, seed=seed, train_subset=train_subset,
+    run = run_tuning(RunConfig(backend=backend, algorithm="random", space=space, seed=seed, train_subset=train_subset,
                                budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)), argv=["speed"])
     injected_delay("harness")
     lines = (Path(run["folder"]) / "trials.jsonl").read_text().splitlines()
     trials = [json.loads(line) for line in lines]
-    return sum(t["fit_seconds"] - t["callback_seconds"] for t in trials)
+    started = [t for t in trials if t["startup_seconds"] is not None]
+    startup = sum(t["startup_seconds"] for t in started)
+    return BenchDriven(training_seconds=sum(t["fit_seconds"] - t["callback_seconds"] for t in trials),
+                       startup_seconds=startup / max(1, len(started)),
+                       startup_share=startup / max(1e-9, sum(t["build_seconds"] + t["train_seconds"] for t in started)))
+
+
+def execution_epochs(model: Any, data: Any, epochs: int, batch_size: int, label: str) -> None:
+    """Epochs of a warm model built under some execution settings (`warm_execution_model`)."""
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, batch_size=batch_size, verbose=0)
+    injected_delay(f"execution-{label}")
+
+
+def _execution_model(data: Any, steps_per_execution: int, jit_compile: str, params: dict[str, Any]) -> Any:
+    from bench.run.execution import ExecutionSettings
+    from bench.task.cnn_model import build_cnn
+
+    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
+    ExecutionSettings(steps_per_execution, jit_compile).apply(model)
+    return model
+
+
+def warm_execution_model(data: Any, steps_per_execution: int, jit_compile: str, params: dict[str, Any] = TASK_PARAMS) -> tuple[Any, float]:
+    """A model under the settings, and the seconds of its first epoch (tracing and compilation included)."""
+    model = _execution_model(data, steps_per_execution, jit_compile, params)
+    started = time.perf_counter()
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
+    return model, time.perf_counter() - started
 
 
 def settled(fn: Any, *args: Any) -> tuple[float, Any]:
@@ -261,6 +327,7 @@ class ScaleResult:
     first_tenth_ms: float  # mean wall per trial over the first tenth of trials
     last_tenth_ms: float  # ... and over the last tenth: the growth with trial count
     slope_ms_per_100_trials: float  # least-squares growth of per-trial wall time
+    process_startup_seconds: float  # from the process's start to its first trial (run.json)
 
 
 def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm: str | None = None) -> ScaleResult:
@@ -283,6 +350,7 @@ def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm
         raise RuntimeError(f"bench run failed ({done.returncode}): {done.stderr[-2000:]}")
     injected_delay(f"scale-{backend}")
     trials = [json.loads(line) for line in (results_dir / run_id / "trials.jsonl").read_text().splitlines()]
+    startup = json.loads((results_dir / run_id / "run.json").read_text())["process_startup_seconds"]
     walls = [t["wall_seconds"] for t in trials]
     tenth = max(1, len(trials) // 10)
     mean = lambda values: 1000 * sum(values) / len(values)  # noqa: E731 - milliseconds
@@ -292,4 +360,5 @@ def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm
         harness_ms=mean([t["harness_seconds"] for t in trials]),
         first_tenth_ms=mean(walls[:tenth]), last_tenth_ms=mean(walls[-tenth:]),
         slope_ms_per_100_trials=float(stats.linregress(range(len(walls)), walls).slope) * 1000 * 100,
+        process_startup_seconds=startup,
     )

@@ -152,19 +152,11 @@ def load_task(reference: str, options: TaskOptions, *, split_seed: int = 0) -> L
     return LoadedTask(task, splits, reference)
 
 
-def check_builds(loaded: LoadedTask, params: dict[str, Any]) -> None:
-    """`build` must return a compiled Keras model (checked once, with the space's first values, before any trial).
-
-    A build that raises for these params is left to the trials: it may be those params, and a failing trial is recorded.
-    """
+def check_model(loaded: LoadedTask, model: Any) -> None:
+    """What `build` returned must be a compiled Keras model (checked at every build, before training; a TaskError stops
+    the run with one line, the trial recorded as failed)."""
     import keras
 
-    try:
-        model = loaded.build(params)
-    except Exception:  # noqa: BLE001 - recorded as a failed trial if a backend draws these params
-        return
-    finally:
-        keras.backend.clear_session()
     if not isinstance(model, keras.Model):
         raise TaskError(f"task {loaded.task.name}: build() returned {type(model).__name__}, not a Keras model")
     if not getattr(model, "compiled", True):

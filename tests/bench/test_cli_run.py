@@ -50,6 +50,9 @@ SLOW_MIN_TASK = "backends.conformance:synthetic_loss_with_slow_epochs"  # the sa
         (["--task", "bench.task.base:DIRECTIONS"], "--task 'bench.task.base:DIRECTIONS' is a tuple, not a bench.task.Task"),
         (["--task", "mlp-regression", "--dataset", "digits"], "--dataset is for the cnn task; task mlp-regression brings its own data"),
         (["--task", "synthetic", "--space", "small_cnn"], "which task synthetic does not read"),
+        (["--steps-per-execution", "0"], "argument --steps-per-execution: expected a positive integer, got '0'"),
+        (["--jit-compile", "maybe"], "argument --jit-compile: invalid choice: 'maybe'"),
+        (["--keras-backend", "torch", "--steps-per-execution", "4"], "--steps-per-execution 4: Keras's torch backend runs one batch"),
     ],
 )
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, message):

@@ -72,6 +72,13 @@ def test_summary_numbers_match_the_recorded_runs(recorded, report):
             trials = [json.loads(line) for line in (Path(r["folder"]) / "trials.jsonl").read_text().splitlines()]
             slopes.append(np.polyfit([t["number"] for t in trials], [t["memory_rss_bytes"] for t in trials], 1)[0])
         assert row["memory_growth_per_trial_mean"] == pytest.approx(np.mean(slopes), rel=1e-6)
+        shares = []
+        for r in mine:  # start-up share recomputed with pandas from each trial's epoch times and build seconds
+            frame = pd.read_json(Path(r["folder"]) / "trials.jsonl", lines=True)
+            frame = frame[frame["epoch_seconds"].map(len) >= 2]
+            first_extra = frame["epoch_seconds"].map(lambda e: max(0.0, e[0] - float(np.median(e[1:]))))
+            shares.append((frame["build_seconds"] + first_extra).sum() / (frame["build_seconds"] + frame["train_seconds"]).sum())
+        assert row["startup_share_mean"] == pytest.approx(np.mean(shares), rel=1e-3, abs=1e-4)
     assert sorted(report.summary["rank"]) == [1, 2]
     assert report.summary.iloc[0]["best_val_mean"] >= report.summary.iloc[1]["best_val_mean"]
 
