@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare_cli.add_parsers(sub)
     speed_cli.add_parser(sub)
+    speed_cli.add_gpu_check_parser(sub)
     return parser
 
 

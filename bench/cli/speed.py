@@ -122,3 +122,39 @@ def add_parser(sub: Any) -> None:
     speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
     speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")
     speed.set_defaults(handler=cmd_speed)
+
+
+def cmd_gpu_check(args: argparse.Namespace, argv: list[str]) -> int:
+    from bench.speed import gpu_check
+
+    folder = Path(args.baselines) / machine_key()
+    result = gpu_check.run_check(backends=args.backends, dataset=args.dataset, data_dir=args.data_dir, space=args.space, trials=args.trials,
+                                 max_epochs=args.max_epochs, device=args.device, keras_backend=args.keras_backend,
+                                 train_subset=args.train_subset, steps_per_execution=args.steps_per_execution,
+                                 jit_compile=args.jit_compile, results_dir=Path(args.results_dir))
+    print(gpu_check.table(result, gpu_check.latest_baseline(folder)))
+    print("plain fit: the space's first configuration; the backends: the configurations they drew (epoch times differ with them)")
+    if args.save:
+        print(f"baseline saved: {gpu_check.save_baseline(folder, args.save, result)}")
+    return 0
+
+
+def add_gpu_check_parser(sub: Any) -> None:
+    from bench.cli.flags import positive_int
+
+    check = sub.add_parser("gpu-check", help="both backends on one GPU next to a plain fit: epoch seconds, start-up, samples/s")
+    check.add_argument("--backends", nargs="+", default=["optuna", "keras-tuner"], metavar="NAME", help="default: optuna keras-tuner")
+    check.add_argument("--device", default="gpu:0", help="gpu:N (default gpu:0), or cpu to try the check itself")
+    check.add_argument("--keras-backend", default="jax", choices=["jax", "tensorflow", "torch"], help="default jax")
+    check.add_argument("--dataset", default="fashion_mnist", help="default fashion_mnist (Debian's files, or --data-dir)")
+    check.add_argument("--data-dir", help="folder of the dataset's IDX files")
+    check.add_argument("--space", default="seed_cnn", help="default seed_cnn (the tutorial's space)")
+    check.add_argument("--train-subset", type=positive_int, metavar="N")
+    check.add_argument("--trials", type=positive_int, default=3, help="per backend (default 3)")
+    check.add_argument("--max-epochs", type=positive_int, default=4, help="per trial (default 4; 2+ to tell start-up from training)")
+    check.add_argument("--steps-per-execution", type=positive_int, metavar="N")
+    check.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto")
+    check.add_argument("--results-dir", default="results", help="where the backends' run folders go (default results/)")
+    check.add_argument("--save", metavar="NAME", help="keep the figures as a baseline for this machine (its CPU and GPU names)")
+    check.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="default results/baselines")
+    check.set_defaults(handler=cmd_gpu_check)
