@@ -20,7 +20,7 @@ _COMMON_KEYS = {"name", "type", "when"}
 def _yaml():  # noqa: ANN202 - lazy import of an optional-looking dependency
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc] - libyaml's parser where built in
         """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`)."""
 
     Loader.add_implicit_resolver(

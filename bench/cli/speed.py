@@ -68,6 +68,8 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
             added, trials = info["harness_added_seconds"], info.get("trials", 1)
             unit += (f" (raw wall ratio {info['raw_wall_ratio']:.3f}; +{added:.2f} s on {info['hand_seconds']:.1f} s, "
                      f"{1000 * added / trials:.0f} ms per trial")
+            if "pairs_added_seconds" in info:
+                unit += f"; pairs: {', '.join(f'{v:+.2f}' for v in info['pairs_added_seconds'])} s"
             if "trial_startup_seconds" in info:
                 unit += f"; trial start-up {info['trial_startup_seconds']:.2f} s, {100 * info['startup_share']:.0f}% of training"
             unit += ")"

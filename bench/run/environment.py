@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -107,13 +108,16 @@ def accelerator_names(keras_backend: str) -> list[str]:
 
 def library_versions(packages: tuple[str, ...]) -> dict[str, str]:
     """Installed versions of `packages` (those not installed are left out)."""
-    versions = {}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return {name: version for name in packages if (version := _installed_version(name)) is not None}
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_version(name: str) -> str | None:
+    """Read once per process: parsing a package's metadata costs ~2 ms, and what is installed does not change mid-run."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def cpu_name() -> str:

@@ -296,6 +296,50 @@ def warm_execution_model(data: Any, steps_per_execution: int, jit_compile: str, 
     return model, time.perf_counter() - started
 
 
+def hand_driven(backend: str, work_dir: Path, n_trials: int, epochs: int, seed: int, space: str = "small_cnn") -> float:
+    """The tutorial-style search of `backend` (its seconds inside `model.fit`)."""
+    if backend == "optuna":
+        return hand_driven_optuna(space, n_trials, epochs, seed, None)
+    return hand_driven_keras_tuner(space, n_trials, epochs, seed, None, work_dir)
+
+
+def harness_pairs(backend: str, pairs: int, n_trials: int, epochs: int, work_dir: Path) -> list[dict[str, float]]:
+    """Hand-driven and `bench run` searches in turn (order alternating), after one warm-up of each, in this process."""
+    hand_driven(backend, work_dir / "warm-hand", 1, 1, 99)  # imports, kernels, first tracing
+    bench_driven(backend, work_dir / "warm", "small_cnn", 1, 1, 98, None)
+    samples: list[dict[str, float]] = []
+    for repeat in range(pairs):
+        hand_args = (backend, work_dir / f"hand{repeat}", n_trials, epochs, repeat)
+        bench_args = (backend, work_dir / f"r{repeat}", "small_cnn", n_trials, epochs, repeat, None)
+        if repeat % 2:  # whichever runs first is not favoured
+            bench_wall, bench = settled(bench_driven, *bench_args)
+            hand_wall, hand_fit = settled(hand_driven, *hand_args)
+        else:
+            hand_wall, hand_fit = settled(hand_driven, *hand_args)
+            bench_wall, bench = settled(bench_driven, *bench_args)
+        samples.append({"hand_wall": hand_wall, "hand_fit": hand_fit, "bench_wall": bench_wall, "bench_fit": bench.training_seconds,
+                        "trial_startup_seconds": bench.startup_seconds, "startup_share": bench.startup_share})
+    return samples
+
+
+def harness_pairs_in_fresh_process(backend: str, pairs: int, n_trials: int, epochs: int, work_dir: Path) -> list[dict[str, float]]:
+    """`harness_pairs` in a new Python process: the same state for every measurement, whatever the suite ran before it
+    (a long suite's process holds many models; KerasTuner's per-trial gc.collect and TensorFlow's tracing then cost more)."""
+    import json
+    import subprocess
+    import sys
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out = work_dir / "pairs.json"
+    code = ("import json, sys; from pathlib import Path; from bench.speed.measures import harness_pairs; "
+            f"Path({str(out)!r}).write_text(json.dumps(harness_pairs({backend!r}, {pairs}, {n_trials}, {epochs}, Path({str(work_dir)!r}))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"harness pairs failed ({done.returncode}): {done.stderr[-2000:]}")
+    injected_delay("harness")
+    return json.loads(out.read_text())
+
+
 def settled(fn: Any, *args: Any) -> tuple[float, Any]:
     """(wall seconds, result) of `fn(*args)`, started on a settled heap.
 
