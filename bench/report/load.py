@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.run.records import RunFolder, best_trial, count_states, same_json
+from bench.run.records import RunFolder, best_trial, count_states, same_json, startup_share
 from bench.run.runner import task_identity
 from bench.task.base import Objective
 
@@ -71,14 +71,6 @@ def memory_growth_per_trial(trials: list[dict[str, Any]]) -> float | None:
         return None
     numbers, rss = zip(*points)
     return float(stats.linregress(numbers, rss).slope)
-
-
-def startup_share(trials: list[dict[str, Any]]) -> float | None:
-    """Of the build and training seconds of the trials that ran 2+ epochs, the share spent starting up (build, plus the
-    first epoch's tracing/compilation beyond a later epoch's time); None when no trial measured it."""
-    measured = [t for t in trials if t.get("startup_seconds") is not None]
-    total = sum(t["build_seconds"] + t["train_seconds"] for t in measured)
-    return sum(t["startup_seconds"] for t in measured) / total if measured and total > 0 else None
 
 
 def best_so_far(values: pd.Series, objective: Objective) -> pd.Series:

@@ -40,7 +40,6 @@ def configure_runtime(keras_backend: str, device: str, *, verbose: bool = False)
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = USER_TF_LOG_LEVEL or "0"
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if not verbose:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are not the user's business
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.budget import BudgetGuard
+from bench.run.environment import process_started_at
 from bench.run.execution import ExecutionSettings
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
 from bench.run.trainer import TrainingProgress, fit
 from bench.task.base import LoadedTask, TaskError
-from bench.task.registry import check_model
 
 KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
 INTERRUPTED_ERROR = "interrupted by Ctrl-C"
@@ -47,7 +47,6 @@ class TrialScope:
         clear_keras_session(keras)
         started = time.perf_counter()
         model = self.harness.task.build(self.params)
-        check_model(self.harness.task, model)
         self.execution = self.harness.execution.apply(model)
         self.build_seconds += time.perf_counter() - started
         return model
@@ -111,7 +110,7 @@ class Harness:
         self._last_mark = time.perf_counter()
         self._pending_bookkeeping = 0.0  # spent after the last trial's clock stopped: charged to the next trial
         self._scope: TrialScope | None = None
-        self.first_trial_at: float | None = None  # epoch seconds when this process began its first trial
+        self.process_startup_seconds: float | None = None  # from this process's start to its first trial
 
     @contextlib.contextmanager
     def bookkeeping(self) -> Iterator[None]:
@@ -150,8 +149,8 @@ class Harness:
         """Run one trial; record it as complete, pruned or failed; re-raise so the backend sees it too."""
         import keras
 
-        if self.first_trial_at is None:
-            self.first_trial_at = time.time()
+        if self.process_startup_seconds is None:
+            self.process_startup_seconds = round(time.time() - process_started_at(), 3)
         started = self.guard.seconds - (time.perf_counter() - self._last_mark)
         scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started,
                            bookkeeping_seconds=self._pending_bookkeeping)

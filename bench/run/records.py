@@ -76,6 +76,14 @@ def startup_figures(build_seconds: float, epoch_seconds: list[float]) -> tuple[f
     return round(extra, 4), round(build_seconds + max(0.0, extra), 4)
 
 
+def startup_share(trials: list[dict[str, Any]]) -> float | None:
+    """Of the build and training seconds of the trials that ran 2+ epochs, the share spent starting up (build, plus the
+    first epoch's tracing/compilation beyond a later epoch's time); None when no trial measured it."""
+    measured = [t for t in trials if t.get("startup_seconds") is not None]
+    total = sum(t["build_seconds"] + t["train_seconds"] for t in measured)
+    return sum(t["startup_seconds"] for t in measured) / total if measured and total > 0 else None
+
+
 def same_json(a: Any, b: Any) -> bool:
     """Whether two record values are the same once written as JSON (key order and tuples vs lists aside)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

@@ -155,7 +155,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     """Run (or resume) one tuning run; return the final run record."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
     from backends.base import RunContext
-    from bench.run.environment import git_commit, library_versions, machine_facts, process_started_at
+    from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
     configure_runtime(config.keras_backend, config.device, verbose=verbose)  # before anything (a backend's space check too) imports Keras
@@ -227,14 +227,11 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     folder.write_run(run)
     folder.clear_running()
 
-    invocation: dict[str, float] = {}
-
     def persist(record: TrialRecord) -> None:
         """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
         run.update(progress_record(guard, harness.disk, run))
-        if harness.first_trial_at is not None and "process_startup_seconds" not in invocation:
-            # From the process's start (interpreter, imports, data, storage) to its first trial: what each command pays.
-            invocation["process_startup_seconds"] = run["process_startup_seconds"] = round(harness.first_trial_at - process_started_at(), 3)
+        if harness.process_startup_seconds is not None:  # interpreter, imports, data, storage: what each command pays
+            run["process_startup_seconds"] = harness.process_startup_seconds
         folder.write_run(run)
 
     view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}")

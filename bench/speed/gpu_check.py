@@ -34,6 +34,7 @@ def plain_fit(data: Any, params: dict[str, Any], epochs: int, execution: Any) ->
     """The space's first configuration, built and fitted by hand with per-epoch timing: the floor for the backends."""
     import keras
 
+    from bench.run.records import startup_figures
     from bench.task.cnn_model import build_cnn
 
     seconds: list[float] = []
@@ -53,8 +54,8 @@ def plain_fit(data: Any, params: dict[str, Any], epochs: int, execution: Any) ->
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, batch_size=int(params["batch_size"]),
               verbose=0, callbacks=[EpochClock()])
     later = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
-    return EpochFigures("plain fit", 1, seconds[0], later, built + max(0.0, seconds[0] - later) if len(seconds) > 1 else None,
-                        len(data.y_train) / later, time.perf_counter() - started)
+    _, startup = startup_figures(built, seconds)  # as the harness records it for every trial
+    return EpochFigures("plain fit", 1, seconds[0], later, startup, len(data.y_train) / later, time.perf_counter() - started)
 
 
 def backend_figures(label: str, run: dict[str, Any], train_samples: int) -> EpochFigures:

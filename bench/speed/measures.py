@@ -153,13 +153,17 @@ def trial_startup(data: Any, params: dict[str, Any] = TASK_PARAMS) -> None:
     injected_delay("startup")
 
 
-def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS) -> Any:
-    """A built model that has already run one epoch (compilation done) for throughput measures."""
+def warm_model(data: Any, params: dict[str, Any] = TASK_PARAMS, execution: Any = None) -> tuple[Any, float]:
+    """A built model that has already run one epoch (compilation done) for throughput measures, under the harness's
+    execution settings when given; and the seconds of that first epoch (tracing and compilation included)."""
     from bench.task.cnn_model import build_cnn
 
     model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
+    if execution is not None:
+        execution.apply(model)
+    started = time.perf_counter()
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
-    return model
+    return model, time.perf_counter() - started
 
 
 def epochs_with_trainer(model: Any, data: Any, epochs: int, batch_size: int) -> None:
@@ -174,9 +178,9 @@ def epochs_with_trainer(model: Any, data: Any, epochs: int, batch_size: int) -> 
     injected_delay("throughput-trainer")
 
 
-def epochs_with_plain_fit(model: Any, data: Any, epochs: int, batch_size: int) -> None:
+def epochs_with_plain_fit(model: Any, data: Any, epochs: int, batch_size: int, measure: str = "throughput-plain-fit") -> None:
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, batch_size=batch_size, verbose=0)
-    injected_delay("throughput-plain-fit")
+    injected_delay(measure)
 
 
 def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
@@ -260,40 +264,16 @@ def bench_driven(backend: str, results_dir: Path, space: str, n_trials: int, epo
     import json
 
     from bench.run import Budget, RunConfig, run_tuning
+    from bench.run.records import startup_share
 
     run = run_tuning(RunConfig(backend=backend, algorithm="random", space=space, seed=seed, train_subset=train_subset,
                                budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)), argv=["speed"])
     injected_delay("harness")
     lines = (Path(run["folder"]) / "trials.jsonl").read_text().splitlines()
     trials = [json.loads(line) for line in lines]
-    started = [t for t in trials if t["startup_seconds"] is not None]
-    startup = sum(t["startup_seconds"] for t in started)
+    started = [t["startup_seconds"] for t in trials if t["startup_seconds"] is not None]
     return BenchDriven(training_seconds=sum(t["fit_seconds"] - t["callback_seconds"] for t in trials),
-                       startup_seconds=startup / max(1, len(started)),
-                       startup_share=startup / max(1e-9, sum(t["build_seconds"] + t["train_seconds"] for t in started)))
-
-
-def execution_epochs(model: Any, data: Any, epochs: int, batch_size: int, label: str) -> None:
-    """Epochs of a warm model built under some execution settings (`warm_execution_model`)."""
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs, batch_size=batch_size, verbose=0)
-    injected_delay(f"execution-{label}")
-
-
-def _execution_model(data: Any, steps_per_execution: int, jit_compile: str, params: dict[str, Any]) -> Any:
-    from bench.run.execution import ExecutionSettings
-    from bench.task.cnn_model import build_cnn
-
-    model = build_cnn(params, input_shape=data.input_shape, num_classes=data.facts["num_classes"])
-    ExecutionSettings(steps_per_execution, jit_compile).apply(model)
-    return model
-
-
-def warm_execution_model(data: Any, steps_per_execution: int, jit_compile: str, params: dict[str, Any] = TASK_PARAMS) -> tuple[Any, float]:
-    """A model under the settings, and the seconds of its first epoch (tracing and compilation included)."""
-    model = _execution_model(data, steps_per_execution, jit_compile, params)
-    started = time.perf_counter()
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1, batch_size=params["batch_size"], verbose=0)
-    return model, time.perf_counter() - started
+                       startup_seconds=sum(started) / max(1, len(started)), startup_share=startup_share(trials) or 0.0)
 
 
 def hand_driven(backend: str, work_dir: Path, n_trials: int, epochs: int, seed: int, space: str = "small_cnn") -> float:

@@ -219,7 +219,16 @@ class LoadedTask:
         }
 
     def build(self, params: Mapping[str, Any]) -> Any:
-        return self.task.build(params)
+        """The task's model for `params`; a TaskError (the run stops with one line) unless it is a compiled Keras model."""
+        import keras
+
+        model = self.task.build(params)
+        if not isinstance(model, keras.Model):
+            raise TaskError(f"task {self.task.name}: build() returned {type(model).__name__}, not a Keras model")
+        if not getattr(model, "compiled", True):
+            raise TaskError(f"task {self.task.name}: build() returned a model that is not compiled; call model.compile(...) "
+                            f"with the metric {self.objective.metric.removeprefix('val_')!r}")
+        return model
 
     def batch_size(self, params: Mapping[str, Any]) -> int:
         return int(params.get("batch_size", self.task.batch_size))

@@ -150,15 +150,3 @@ def load_task(reference: str, options: TaskOptions, *, split_seed: int = 0) -> L
     if options.train_subset is not None and "train_subset" not in splits.facts:
         splits = splits.with_train_subset(options.train_subset, seed=split_seed)
     return LoadedTask(task, splits, reference)
-
-
-def check_model(loaded: LoadedTask, model: Any) -> None:
-    """What `build` returned must be a compiled Keras model (checked at every build, before training; a TaskError stops
-    the run with one line, the trial recorded as failed)."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TaskError(f"task {loaded.task.name}: build() returned {type(model).__name__}, not a Keras model")
-    if not getattr(model, "compiled", True):
-        raise TaskError(f"task {loaded.task.name}: build() returned a model that is not compiled; call model.compile(...) "
-                        f"with the metric {loaded.objective.metric.removeprefix('val_')!r}")

@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from bench.run.execution import ExecutionSettings
 from bench.speed import measures as m
 from tests.speed.conftest import QUICK, ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
 
@@ -76,7 +77,7 @@ EPOCHS = 3
 @pytest.mark.parametrize("how", ["trainer", "plain-fit"])
 def test_epoch_throughput(benchmark, digits, how):
     batch = m.TASK_PARAMS["batch_size"]
-    model = m.warm_model(digits)
+    model, _ = m.warm_model(digits)
     run = m.epochs_with_trainer if how == "trainer" else m.epochs_with_plain_fit
     benchmark.pedantic(run, args=(model, digits, EPOCHS, batch), rounds=max(2, ROUNDS), iterations=1)
     samples = len(digits.y_train) * EPOCHS
@@ -92,10 +93,10 @@ def test_execution_settings_throughput(benchmark, digits, steps_per_execution, j
     """What --steps-per-execution and --jit-compile do to training speed on this machine (the first epoch, tracing and
     compilation included, is reported apart)."""
     batch = m.TASK_PARAMS["batch_size"]
-    model, first_epoch = m.warm_execution_model(digits, steps_per_execution, jit_compile)
+    model, first_epoch = m.warm_model(digits, execution=ExecutionSettings(steps_per_execution, jit_compile))
     assert model.steps_per_execution == steps_per_execution and model.jit_compile == (jit_compile == "on")
-    label = f"spe{steps_per_execution}-jit-{jit_compile}"
-    benchmark.pedantic(m.execution_epochs, args=(model, digits, EPOCHS, batch, label), rounds=max(2, ROUNDS), iterations=1)
+    measure = f"execution-spe{steps_per_execution}-jit-{jit_compile}"
+    benchmark.pedantic(m.epochs_with_plain_fit, args=(model, digits, EPOCHS, batch, measure), rounds=max(2, ROUNDS), iterations=1)
     samples = len(digits.y_train) * EPOCHS
     benchmark.extra_info.update(unit="samples/s", value=samples / benchmark.stats.stats.mean, first_epoch_seconds=first_epoch,
                                 later_epoch_seconds=benchmark.stats.stats.mean / EPOCHS)
