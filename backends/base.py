@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from backends.translation import NativeForm, TranslationError
+from bench.run.objectives import SearchObjective
 from bench.task.base import Objective
 from search_space.params import Param
 from search_space.space import SearchSpace
@@ -32,6 +33,26 @@ class RunContext:
     study_name: str
     run_dir: Path  # the run folder, for state tunebench keeps beside the backend's own (not billed to the backend)
     objective: Objective = field(default_factory=Objective)  # the task's: the metric its model logs, and whether to maximise or minimise it
+    objectives: tuple[SearchObjective, ...] = ()  # --objectives: two or more to search; empty: the task's objective alone
+
+
+YES = "yes"
+NO = "no"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an algorithm can search, as `bench list` shows it: "yes", "no", or how it falls short (e.g. sampled at random)."""
+
+    single: str = YES  # one objective
+    multi: str = NO  # several objectives: "pareto" (a true multi-objective search), "scalarised: ...", or no
+    conditional: str = YES  # parameters that exist only for some values of another
+    categorical: str = YES
+    multi_how: str = ""  # the whole story of `multi`, for run.json and the report (default: `multi` itself)
+
+    def as_row(self) -> dict[str, str]:
+        return {"single objective": self.single, "multi-objective": self.multi, "conditional": self.conditional,
+                "categorical": self.categorical}
 
 
 class Backend(ABC):
@@ -44,6 +65,10 @@ class Backend(ABC):
     algorithm_flag: ClassVar[str] = "--algorithm"
     packages: ClassVar[tuple[str, ...]] = ()  # versions stored with every run
     directions: ClassVar[tuple[str, ...]] = ("max",)  # objective directions its loop honours (RunContext.objective)
+    capabilities: ClassVar[dict[str, Capabilities]] = {}  # per algorithm; one not listed: single objective only
+
+    def capabilities_of(self, algorithm: str) -> Capabilities:
+        return self.capabilities.get(algorithm, Capabilities())
 
     @property
     def default_algorithm(self) -> str:
@@ -57,9 +82,19 @@ class Backend(ABC):
     def native_form(self, param: Param) -> NativeForm:
         """How this backend spells `param`; raises TranslationError when it cannot exactly."""
 
-    def check_space(self, space: SearchSpace, algorithm: str | None = None) -> list[str]:
-        """Problems that stop this backend (with `algorithm`) from searching `space` exactly."""
+    def check_space(self, space: SearchSpace, algorithm: str | None = None, objectives: int = 1) -> list[str]:
+        """Problems that stop this backend (with `algorithm`) from searching `space` (for `objectives` objectives) exactly."""
         problems = []
+        if algorithm is not None:
+            can = self.capabilities_of(algorithm)
+            if objectives > 1 and can.multi == NO:
+                multi = [name for name in self.algorithms if self.capabilities_of(name).multi != NO]
+                problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search several objectives; "
+                                f"use one of: {', '.join(multi) or 'none (this backend has no multi-objective search)'}")
+            if can.conditional == NO and any(p.when is not None for p in space):
+                problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search conditional parameters")
+            if can.categorical == NO and any(p.kind == "categorical" for p in space):
+                problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search categorical parameters")
         for param in space:
             try:
                 self.native_form(param)

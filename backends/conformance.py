@@ -104,6 +104,7 @@ class StoredTrial:
     value: float | None
     params: dict[str, Any]
     seconds: float | None = None  # the backend's own start-to-end time, where it keeps one
+    values: dict[str, float] | None = None  # a multi-objective run: each objective's value as the backend stored it
 
 
 def optuna_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
@@ -114,21 +115,47 @@ def optuna_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
 
     states = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
     study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
+    names = [o["name"] for o in run.get("objectives") or ()]
     stored = []
     for t in study.get_trials(deepcopy=False):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        stored.append(StoredTrial(str(t.number), states[t.state.name], t.value, dict(t.params), seconds))
+        if names:  # a multi-objective study: Optuna keeps every value, and no single one
+            values = None if t.values is None else dict(zip(names, t.values, strict=True))
+            stored.append(StoredTrial(str(t.number), states[t.state.name], None, dict(t.params), seconds, values))
+        else:
+            stored.append(StoredTrial(str(t.number), states[t.state.name], t.value, dict(t.params), seconds))
     return stored
+
+
+def optuna_pareto_numbers(run: dict[str, Any]) -> list[int]:
+    """The trials on the Pareto front of a multi-objective run, as Optuna computes it (`study.best_trials`)."""
+    import optuna
+
+    from backends.optuna_backend import JOURNAL_FILE, journal_storage
+
+    study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
+    return sorted(t.number for t in study.best_trials)
 
 
 def keras_tuner_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
     """KerasTuner's oracle read back from its trial files (trial_*/trial.json), as its own reload reads them."""
     states = {"COMPLETED": "complete", "FAILED": "failed", "INVALID": "failed", "RUNNING": "running", "STOPPED": "failed"}
+    names = [o["name"] for o in run.get("objectives") or ()]
     stored = []
     for path in sorted(Path(run["work_dir"]).glob("*/trial_*/trial.json")):
         data = json.loads(path.read_text())
-        stored.append(StoredTrial(str(data["trial_id"]), states[data["status"]], data.get("score"), dict(data["hyperparameters"]["values"])))
+        metrics = (data.get("metrics") or {}).get("metrics") or {}
+        values = {name: _best_observation(metrics[name]) for name in names if name in metrics} if names else None
+        stored.append(StoredTrial(str(data["trial_id"]), states[data["status"]], data.get("score"), dict(data["hyperparameters"]["values"]),
+                                  values=values))
     return stored
+
+
+def _best_observation(metric: dict[str, Any]) -> float | None:
+    """A metric's value as a KerasTuner trial file holds it (its one observation: tunebench reports each metric once)."""
+    observations = metric.get("observations") or []
+    values = [v for obs in observations for v in obs.get("value", [])]
+    return values[-1] if values else None
 
 
 def _proc_status_bytes(key: str) -> int | None:
@@ -164,10 +191,18 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
     assert len(stored) == len(trials), f"the backend stored {len(stored)} trials, tunebench recorded {len(trials)}"
     by_id = {s.backend_trial_id: s for s in stored}
     assert len(by_id) == len(stored)
+    objectives = run.get("objectives") or []
     for trial in trials:
         mine = by_id[trial["backend_trial_id"]]
         assert mine.state == trial["state"], (trial["number"], mine.state, trial["state"])
-        if trial["state"] == "complete":
+        if trial["state"] == "complete" and objectives:  # every objective as the backend stored it
+            assert mine.values is not None and set(mine.values) == set(trial["objectives"]), (trial["number"], mine.values)
+            for name, value in trial["objectives"].items():
+                assert mine.values[name] == pytest.approx(value, rel=1e-6), (trial["number"], name, mine.values[name], value)
+            if run["backend"] == "keras-tuner":  # what "scalarised" says: KerasTuner's score is the signed sum, unweighted
+                signed = sum((1 if o["direction"] == "min" else -1) * trial["objectives"][o["name"]] for o in objectives)
+                assert mine.value == pytest.approx(signed, rel=1e-6), (trial["number"], mine.value, signed)
+        elif trial["state"] == "complete":
             assert mine.value == pytest.approx(trial["objective"], rel=1e-6), (trial["number"], mine.value, trial["objective"])
         for name, value in mine.params.items():
             if name in trial["params"]:
@@ -180,6 +215,9 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
             # Only the lower bound: the backend's datetimes follow the wall clock, which a machine may step (seen in CI:
             # Optuna's span exceeded our monotonic wall time by up to 1.6 s), so an upper bound would test the clock.
             assert trial["train_seconds"] <= mine.seconds + 0.05, (trial, mine)
+    if objectives:
+        check_pareto_front(run, trials)
+        return
     complete = [s for s in stored if s.state == "complete" and s.value is not None]
     if complete:
         direction = run["objective"]["direction"]
@@ -190,6 +228,25 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
         assert recorded_best["backend_trial_id"] in best_ids
     else:
         assert run["best_trial"] is None
+
+
+def check_pareto_front(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """run.json's Pareto trials are exactly the complete trials no other dominates (pairwise, here), and for Optuna the
+    trials of `study.best_trials`."""
+    objectives = run["objectives"]
+
+    def worse_or_equal(a: dict[str, float], b: dict[str, float]) -> bool:  # a is nowhere better than b
+        return all((a[o["name"]] <= b[o["name"]]) if o["direction"] == "max" else (a[o["name"]] >= b[o["name"]]) for o in objectives)
+
+    complete = [t for t in trials if t["state"] == "complete"]
+    expected = [t["number"] for t in complete
+                if not any(worse_or_equal(t["objectives"], u["objectives"]) and t["objectives"] != u["objectives"] for u in complete)]
+    recorded = [p["number"] for p in run["pareto_trials"]]
+    assert recorded == expected, (recorded, expected)
+    for point in run["pareto_trials"]:
+        assert point["values"] == next(t["objectives"] for t in trials if t["number"] == point["number"])
+    if run["backend"] == "optuna":
+        assert recorded == optuna_pareto_numbers(run)
 
 
 def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:

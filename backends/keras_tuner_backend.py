@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from backends import keras_tuner_space
-from backends.base import Backend, RunContext
+from backends.base import Backend, Capabilities, RunContext
 from backends.translation import NativeForm
 from search_space.params import Param
+
+SCALARISED = ("scalarised: KerasTuner's MultiObjective minimises one sum, the objectives to minimise less those to maximise, "
+              "unweighted; no Pareto search")
 
 
 class _BudgetSpent(Exception):
@@ -23,6 +26,8 @@ class KerasTunerBackend(Backend):
         "hyperband": "Hyperband (factor 3, max_epochs = --max-epochs)",
         "grid": "GridSearch over every discrete value",
     }
+    capabilities: ClassVar[dict[str, Capabilities]] = {
+        name: Capabilities(multi="scalarised (unweighted sum)", multi_how=SCALARISED) for name in algorithms}
     algorithm_flag: ClassVar[str] = "--tuner"
     directions: ClassVar[tuple[str, ...]] = ("max", "min")
     packages: ClassVar[tuple[str, ...]] = ("keras-tuner", "tensorboard")
@@ -39,6 +44,7 @@ class KerasTunerBackend(Backend):
 
         harness, space, guard = ctx.harness, ctx.space, ctx.guard
         metric = ctx.objective.metric
+        names = [o.name for o in ctx.objectives]  # several: KerasTuner's own MultiObjective (a sum) scores each trial
         current: dict[str, Any] = {}
 
         class HarnessHyperModel(kt.HyperModel):
@@ -56,7 +62,11 @@ class KerasTunerBackend(Backend):
 
             def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
                     initial_epoch: int = 0, callbacks: Any = (), **kwargs: Any) -> dict[str, float]:
-                value = current["scope"].fit(model, epochs=epochs, initial_epoch=initial_epoch, callbacks=list(callbacks or ()))
+                scope = current["scope"]
+                value = scope.fit(model, epochs=epochs, initial_epoch=initial_epoch, callbacks=list(callbacks or ()))
+                if names:  # every objective, and KerasTuner's own score of them under its objective's name ("multi_objective")
+                    results = {metric: value, **dict(zip(names, scope.search_values()))}
+                    return {**results, current["objective"].name: current["objective"].get_value(results)}
                 return {metric: value}
 
         tuner_class = {
@@ -81,7 +91,8 @@ class KerasTunerBackend(Backend):
 
         options: dict[str, Any] = {
             "hypermodel": HarnessHyperModel(),
-            "objective": kt.Objective(metric, direction=ctx.objective.direction),
+            "objective": [kt.Objective(o.name, direction=o.direction) for o in ctx.objectives] if names
+                         else kt.Objective(metric, direction=ctx.objective.direction),
             "seed": ctx.seed,
             "directory": str(ctx.work_dir),
             "project_name": "search",
@@ -94,8 +105,9 @@ class KerasTunerBackend(Backend):
         else:
             options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
         tuner = GuardedTuner(**options)
+        current["objective"] = tuner.oracle.objective
         if ctx.resume:
-            settle_killed_trials(tuner, harness, space, metric)
+            settle_killed_trials(tuner, harness, space, metric, names)
         else:
             tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
         if guard.exhausted():
@@ -107,7 +119,7 @@ class KerasTunerBackend(Backend):
             tuner.on_search_end()
 
 
-def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str) -> int:
+def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str, objective_names: list[str] | None = None) -> int:
     """End the trials a killed session left running (KerasTuner's reload queues them for a retry instead): each gets the
     state tunebench recorded for it (a kill can fall between our record and KerasTuner's end_trial), or FAILED, and is
     then recorded as failed."""
@@ -119,8 +131,13 @@ def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str) -> i
     oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
     for trial in stale:
         recorded = harness.settle_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
-        if recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None:
-            oracle.update_trial(trial.trial_id, {metric: recorded["objective"]}, step=recorded.get("best_epoch") or 0)
+        values = (recorded or {}).get("objectives") or {}
+        if (recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None
+                and all(values.get(name) is not None for name in objective_names or ())):
+            metrics = {metric: recorded["objective"], **{name: values[name] for name in objective_names or ()}}
+            if objective_names:
+                metrics[oracle.objective.name] = oracle.objective.get_value(metrics)
+            oracle.update_trial(trial.trial_id, metrics, step=recorded.get("best_epoch") or 0)
             trial.status = trial_module.TrialStatus.COMPLETED
         else:
             trial.status = trial_module.TrialStatus.FAILED

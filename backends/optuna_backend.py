@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import optuna_space
-from backends.base import Backend, RunContext
+from backends.base import NO, YES, Backend, Capabilities, RunContext
 from backends.translation import NativeForm
 from bench.errors import UsageError
 from search_space.params import Param
 from search_space.space import SearchSpace
 
+RANDOM_FALLBACK = "at random (independent sampler)"
 JOURNAL_FILE = "journal.log"
 SAMPLER_FILE = "optuna_sampler.pkl"  # in the run folder: the sampler's state after each trial's draws, for --resume
 
@@ -42,6 +43,13 @@ def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        if importlib.util.find_spec("torch") is None:
+            raise UsageError("optuna sampler 'gp' needs PyTorch (GPSampler's Gaussian process): pip install torch "
+                             "(the CPU build: --index-url https://download.pytorch.org/whl/cpu)")
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     raise ValueError(f"unknown optuna sampler {name!r}")
 
 
@@ -77,16 +85,19 @@ def resumed_sampler(path: Path, name: str, space: SearchSpace, seed: int, trials
         return make_sampler(name, space, (seed + 1_000_003 * (trials_before + 1)) % 2**32)
 
 
-def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchSpace) -> int:
+def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchSpace, objective_names: list[str] | None = None) -> int:
     """Trials a killed session left RUNNING (journal storage has no heartbeat to end them): each gets the state tunebench
-    recorded for it (a kill can fall between our record and Optuna's tell), or fails, and is then recorded as failed."""
+    recorded for it (a kill can fall between our record and Optuna's tell), or fails, and is then recorded as failed.
+    `objective_names`: a multi-objective study's objectives, whose recorded values are told in that order."""
     from optuna.trial import TrialState
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
-        if recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None:
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=[recorded["objective"]])
+        values = None if recorded is None else (
+            [(recorded.get("objectives") or {}).get(name) for name in objective_names] if objective_names else [recorded.get("objective")])
+        if recorded is not None and recorded["state"] == "complete" and values and None not in values:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=values)
         elif recorded is not None and recorded["state"] == "pruned":
             storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
         else:
@@ -103,6 +114,17 @@ class OptunaBackend(Backend):
         "grid": "GridSampler over every discrete value",
         "cmaes": "CmaEsSampler (categoricals fall back to random)",
         "qmc": "QMCSampler (Sobol)",
+        "gp": "GPSampler (Gaussian process; needs torch)",
+        "nsga2": "NSGAIISampler (genetic; Optuna's multi-objective default)",
+    }
+    capabilities: ClassVar[dict[str, Capabilities]] = {
+        "tpe": Capabilities(multi="pareto (MOTPE)"),
+        "random": Capabilities(multi="pareto"),
+        "grid": Capabilities(multi="pareto", conditional="yes (an inactive child's grid points repeat a config)"),
+        "cmaes": Capabilities(multi=NO, conditional=RANDOM_FALLBACK, categorical=RANDOM_FALLBACK),
+        "qmc": Capabilities(multi="pareto", conditional=RANDOM_FALLBACK, categorical=RANDOM_FALLBACK),
+        "gp": Capabilities(multi="pareto", conditional=RANDOM_FALLBACK, categorical=YES),
+        "nsga2": Capabilities(multi="pareto (NSGA-II)", conditional=RANDOM_FALLBACK, categorical=YES),
     }
     pruners: ClassVar[dict[str, str]] = {
         "none": "no pruning (default)",
@@ -128,21 +150,22 @@ class OptunaBackend(Backend):
         else:
             sampler = make_sampler(ctx.algorithm, ctx.space, ctx.seed)
         storage = journal_storage(ctx.work_dir / JOURNAL_FILE)
+        multi = len(ctx.objectives) > 1  # a true multi-objective study: Optuna keeps every value and the Pareto front
         study = optuna.create_study(
             study_name=ctx.study_name,
             storage=storage,
             sampler=sampler,
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
-            direction=ctx.objective.optuna_direction,
+            directions=[o.optuna_direction for o in ctx.objectives] if multi else [ctx.objective.optuna_direction],
             load_if_exists=ctx.resume,
         )
         if ctx.resume:
-            settle_running_trials(study, storage, ctx.harness, ctx.space)
+            settle_running_trials(study, storage, ctx.harness, ctx.space, [o.name for o in ctx.objectives] if multi else None)
         harness = ctx.harness
         harness.pruned_exceptions = (optuna.TrialPruned,)
         prune = ctx.pruner not in (None, "none")
 
-        def objective(trial: optuna.Trial) -> float:
+        def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
             with harness.trial(str(trial.number)) as scope:
                 params = optuna_space.suggest(trial, ctx.space)
                 with harness.bookkeeping():
@@ -150,7 +173,8 @@ class OptunaBackend(Backend):
                 model = scope.build(params)
                 callbacks = [KerasPruningCallback(trial, ctx.objective.metric)] if prune else []
                 # Only the objective goes into Optuna's storage: test metrics stay in tunebench's records.
-                return scope.fit(model, callbacks=callbacks)
+                value = scope.fit(model, callbacks=callbacks)
+                return scope.search_values() if multi else value
 
         def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
             if ctx.guard.exhausted():

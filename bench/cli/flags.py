@@ -11,7 +11,7 @@ from bench.run.runner import MAX_SEED
 
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CONFIG_FIELDS = ("backend", "algorithm", "pruner", "task", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
-                 "steps_per_execution", "jit_compile", "patience")
+                 "steps_per_execution", "jit_compile", "patience", "objectives", "tensorboard")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -60,6 +60,11 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
         task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N training examples (stratified for cnn)"),
         task.add_argument("--space", help="shipped space name or a YAML/JSON file (default: the task's own)"),
         task.add_argument("--patience", type=positive_int, help="early stopping: epochs without improvement (both backends)"),
+        task.add_argument("--objectives", metavar="NAME:DIR,...",
+                          help="search several objectives, e.g. val_accuracy:max,params:min (validation metrics, params, "
+                               "train_seconds); Optuna searches the Pareto front, KerasTuner a sum (see `list`)"),
+        task.add_argument("--tensorboard", action="store_true", default=None,
+                          help="per-trial TensorBoard logs with HParams in the run folder (tensorboard --logdir RUN_OR_RESULTS)"),
     ]
     budget = parser.add_argument_group("budget (the same for every backend)")
     forwarded += [
@@ -86,7 +91,9 @@ def forwarded_argv(args: argparse.Namespace, actions: Iterable[argparse.Action])
     argv: list[str] = []
     for action in actions:
         value = getattr(args, action.dest)
-        if value is not None:
+        if value is True and action.nargs == 0:  # a switch (store_true)
+            argv.append(action.option_strings[0])
+        elif value is not None:
             argv += [action.option_strings[0], str(value)]
     return argv
 

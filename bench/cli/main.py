@@ -129,12 +129,15 @@ def cmd_list() -> int:
     from bench.task.registry import SHIPPED, registered
     from search_space import load_space, shipped_spaces
 
-    for backend in all_backends():
+    backends = all_backends()
+    for backend in backends:
         print(f"backend {backend.name}: {backend.description}")
         for i, (name, text) in enumerate(backend.algorithms.items()):
             print(f"  {backend.algorithm_flag} {name}{' (default)' if i == 0 else ''}: {text}")
         for name, text in backend.pruners.items():
             print(f"  --pruner {name}: {text}")
+    print("what each algorithm can search (a run asking for a 'no' is refused; others run as described):")
+    print(capability_table(backends))
     print("tasks (--task NAME, or module:attr for your own):")
     for name, shipped in SHIPPED.items():
         print(f"  {name}{' (default)' if name == 'cnn' else ''}: {shipped.summary}; space {shipped.space}")
@@ -147,6 +150,14 @@ def cmd_list() -> int:
     for name, path in shipped_spaces().items():
         print(f"  {name}: {load_space(path).description}")
     return 0
+
+
+def capability_table(backends: list[Any]) -> str:
+    """One row per backend and algorithm: single objective, multi-objective, conditional and categorical parameters."""
+    import pandas as pd
+
+    rows = [{"backend": b.name, "algorithm": name, **b.capabilities_of(name).as_row()} for b in backends for name in b.algorithms]
+    return pd.DataFrame(rows).to_markdown(index=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 from bench.run.budget import BudgetGuard
 from bench.run.environment import process_started_at
 from bench.run.execution import ExecutionSettings
+from bench.run.objectives import SearchObjective
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
 from bench.run.trainer import TrainingProgress, fit
 from bench.task.base import LoadedTask, TaskError
@@ -37,6 +38,8 @@ class TrialScope:
     build_seconds: float = 0.0
     execution: dict[str, Any] = field(default_factory=dict)  # the model's effective steps_per_execution and jit_compile
     bookkeeping_seconds: float = 0.0  # tunebench's own work outside fit: progress files, disk and memory readings, sampler state
+    param_count: int | None = None
+    values: dict[str, float] | None = None  # --objectives: each objective's value, once the backend asked for them
 
     def build(self, params: Mapping[str, Any]) -> Any:
         """Clear the Keras session (the same clean-up for every backend), then build the task's model."""
@@ -49,6 +52,7 @@ class TrialScope:
         model = self.harness.task.build(self.params)
         self.execution = self.harness.execution.apply(model)
         self.build_seconds += time.perf_counter() - started
+        self.param_count = parameter_count(model)
         return model
 
     def fit(self, model: Any, *, epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = ()) -> float:
@@ -68,6 +72,36 @@ class TrialScope:
             self.test_objective = harness.task.test_score(model)
             self.eval_seconds = time.perf_counter() - t0
         return self.progress.best_objective
+
+    def search_values(self) -> tuple[float, ...]:
+        """After `fit`: the run's search objectives (--objectives) for this trial, in their order, all from one model: the
+        scored epoch (best by the task's objective), its parameter count, and the training seconds so far."""
+        prog = self.progress
+        logs = prog.logs[prog.best_index] if prog.best_index is not None else {}
+        values = {}
+        for objective in self.harness.objectives:
+            if objective.name == "params":
+                if self.param_count is None:
+                    raise TaskError(f"task {self.harness.task.task.name}: its model cannot count its parameters (model.count_params()); "
+                                    "drop params from --objectives")
+                values[objective.name] = float(self.param_count)
+            elif objective.name == "train_seconds":
+                values[objective.name] = round(prog.train_seconds, 4)
+            elif objective.name in logs:
+                values[objective.name] = logs[objective.name]
+            else:
+                raise TaskError(f"--objectives {objective.name}: the model's epoch logs have no such metric (they have: "
+                                f"{', '.join(logs) or 'nothing'}); name one it logs")
+        self.values = values
+        return tuple(values.values())
+
+
+def parameter_count(model: Any) -> int | None:
+    """The model's parameter count, or None for a model that cannot count them (e.g. not yet built)."""
+    try:
+        return int(model.count_params())
+    except Exception:  # noqa: BLE001 - an unbuilt subclassed model raises ValueError; no count then
+        return None
 
 
 TrialListener = Callable[[TrialRecord], None]
@@ -93,11 +127,13 @@ class Harness:
         listeners: Sequence[TrialListener] = (),
         patience: int | None = None,
         execution: ExecutionSettings | None = None,
+        objectives: Sequence[SearchObjective] = (),
     ) -> None:
         """`recorded`: the trials already in trials.jsonl (a resumed run); numbering continues after them."""
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
         self.patience = patience  # early stopping after this many epochs without improvement (None: off)
         self.execution = execution or ExecutionSettings()
+        self.objectives = tuple(objectives)  # --objectives (empty: the task's objective alone)
         self.task_error: TaskError | None = None  # the task broke the interface: the run stops and reports it
         self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
         best = best_trial(list(recorded), task.objective)
@@ -258,6 +294,9 @@ class Harness:
             disk_apparent_bytes=disk.apparent,
             memory_rss_bytes=memory,
             metric=self.task.objective.metric,
+            objectives=scope.values if state == "complete" else None,
+            param_count=scope.param_count,
+            logs_per_epoch=list(prog.logs),
         )
         with self.bookkeeping():
             self.folder.append_trial(record)

@@ -105,6 +105,13 @@ def print_summary(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
         table.add_row("best params", ", ".join(f"{k}={v}" for k, v in best["params"].items()))
     else:
         table.add_row("best trial", "none completed")
+    if run.get("objectives"):
+        names = ", ".join(f"{o['name']} ({o['direction']})" for o in run["objectives"])
+        front = run.get("pareto_trials") or []
+        table.add_row("objectives", f"{names}; searched: {run.get('search')}")
+        table.add_row("Pareto front", f"{len(front)} trials: " + "; ".join(
+            f"#{p['number']} " + ", ".join(f"{k} {v:.4g}" for k, v in p["values"].items()) for p in front[:6])
+            + (" ..." if len(front) > 6 else ""))
     table.add_row("trials", f"{spent['trials']} of {given['trials'] or '∞'} ({', '.join(f'{v} {k}' for k, v in states.items())})")
     table.add_row("epochs", f"{spent['epochs']} of {given['epoch_budget'] or '∞'} (≤{given['max_epochs']} per trial)")
     table.add_row("wall time", f"{spent['seconds']:.1f} s of {given['time_budget'] or '∞'}")

@@ -49,6 +49,9 @@ class TrialRecord:
     disk_apparent_bytes: int = 0  # the files' own sizes (`du --apparent-size`)
     memory_rss_bytes: int = 0  # resident memory of the process when the trial ended
     metric: str = "val_accuracy"  # the objective's metric, as the task's model logs it
+    objectives: dict[str, float] | None = None  # --objectives: every objective's value at the scored epoch (complete trials)
+    param_count: int | None = None  # the model's parameter count (model.count_params())
+    logs_per_epoch: list[dict[str, float]] = field(default_factory=list)  # every epoch's Keras logs (train and validation metrics)
 
     def __post_init__(self) -> None:
         if self.state not in TRIAL_STATES:

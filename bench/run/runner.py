@@ -22,6 +22,7 @@ from bench.errors import UsageError, excerpt
 from bench.run.budget import Budget, BudgetGuard
 from bench.run.environment import BACKEND_PACKAGES, accelerator_names, configure_runtime, keras_backend_in_use
 from bench.run.execution import ExecutionSettings
+from bench.run.objectives import SearchObjective, objectives_text, pareto_trials, parse_objectives
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -47,6 +48,8 @@ class RunConfig:
     steps_per_execution: int | None = None  # None: as the task compiles its model
     jit_compile: str = "auto"  # auto: as the task compiles its model
     patience: int | None = None
+    objectives: str | None = None  # --objectives, e.g. "val_accuracy:max,params:min" (None: the task's objective alone)
+    tensorboard: bool = False  # per-trial TensorBoard logs with HParams under the run folder
     results_dir: str = "results"
     run_id: str | None = None
 
@@ -57,6 +60,13 @@ class RunConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED}, but got {excerpt(self.seed)}")
         self.execution.check_keras_backend(self.keras_backend)
+        if self.objectives is not None:
+            object.__setattr__(self, "objectives", objectives_text(parse_objectives(self.objectives)))  # one spelling
+
+    @property
+    def search_objectives(self) -> tuple[SearchObjective, ...]:
+        """--objectives parsed (empty: a single-objective run on the task's objective)."""
+        return () if self.objectives is None else parse_objectives(self.objectives)
 
     @property
     def execution(self) -> ExecutionSettings:
@@ -110,12 +120,19 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
             raise UsageError(f"{backend.name} has no pruner {excerpt(pruner)}; choose one of: {', '.join(backend.pruners)}")
     if pruner is None and backend.pruners:
         pruner = "none"
+    objectives = len(config.search_objectives) or 1
+    if objectives > 1 and pruner not in (None, "none"):
+        raise UsageError(f"--pruner {pruner} cannot prune a multi-objective search (Optuna prunes on one value); drop --pruner "
+                         "or --objectives")
+    if config.tensorboard:
+        from bench.run.tensorboard import require_tensorboard
+        require_tensorboard()
     config = replace(config, algorithm=algorithm, pruner=pruner)
     space_name = config.space or default_space(config.task)
-    return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm)
+    return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm, objectives)
 
 
-def checked_space(name: str, backend: Any, algorithm: str | None) -> Any:
+def checked_space(name: str, backend: Any, algorithm: str | None, objectives: int = 1) -> Any:
     """The space `name` (shipped or a file), refused in one line if the backend cannot search it exactly."""
     from search_space import SpaceError, resolve_space
 
@@ -123,7 +140,7 @@ def checked_space(name: str, backend: Any, algorithm: str | None) -> Any:
         space = resolve_space(name)
     except SpaceError as exc:
         raise UsageError("; ".join(exc.problems)) from None
-    problems = backend.check_space(space, algorithm)
+    problems = backend.check_space(space, algorithm, objectives)
     if problems:
         raise UsageError("; ".join(problems))
     return space
@@ -143,7 +160,7 @@ def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[An
     if space is None:
         if task.task.space is None:
             raise UsageError(f"task {task.task.name} names no search space of its own; pass --space FILE")
-        space = checked_space(task.task.space, backend, config.algorithm)
+        space = checked_space(task.task.space, backend, config.algorithm, len(config.search_objectives) or 1)
     problems = task.task.check_space([p.name for p in space])
     if problems:
         raise UsageError("; ".join(problems))
@@ -186,6 +203,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         refuse_if_changed("dataset", previous.get("task", {}).get("dataset"), task.describe()["dataset"], run_id)
         refuse_if_changed("task", task_identity(previous.get("task")), task_identity(task.describe()), run_id)
     work_dir = folder.path / backend.name.replace("-", "_")
+    objectives = config.search_objectives
     if resume_from is None:
         folder.create()
     done, spent_seconds, killed, disk_peak = recover(folder, previous, task.objective.metric)
@@ -211,6 +229,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         "space": space_to_dict(space),
         "task": task.describe(),
         "objective": task.objective.to_dict(),
+        **search_record(backend, config),
         "budget": config.budget.to_dict(),
         "budget_spent": guard.spent(),
         "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn",
@@ -232,14 +251,21 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         run.update(progress_record(guard, harness.disk, run))
         if harness.process_startup_seconds is not None:  # interpreter, imports, data, storage: what each command pays
             run["process_startup_seconds"] = harness.process_startup_seconds
+        if objectives and record.state == "complete":  # only a complete trial can change the front
+            run["pareto_trials"] = pareto_trials(sorted(harness.recorded.values(), key=lambda t: t["number"]), objectives)
         folder.write_run(run)
 
     view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
+    listeners = [persist, view.on_trial]
+    if config.tensorboard:
+        from bench.run.tensorboard import TensorBoardWriter
+        listeners.append(TensorBoardWriter(folder.path / TENSORBOARD_DIR, run, objectives, recorded=done).on_trial)
     harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=done,
-                      disk_peak=disk_peak, listeners=[persist, view.on_trial], patience=config.patience, execution=config.execution)
+                      disk_peak=disk_peak, listeners=listeners, patience=config.patience, execution=config.execution,
+                      objectives=objectives)
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
-                     run_dir=folder.path, objective=task.objective)
+                     run_dir=folder.path, objective=task.objective, objectives=objectives)
     status, error = "complete", None
     try:
         with view, graceful_interrupt(guard, quiet=quiet):
@@ -256,10 +282,25 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     finally:
         trials, _ = folder.read_trials()
         run.update(finish_record(trials, guard, harness.disk, run, status, error, task.objective))
+        if objectives:
+            run["pareto_trials"] = pareto_trials(trials, objectives)
         folder.write_run(run)
     if harness.task_error is not None:
         raise harness.task_error
     return run
+
+
+TENSORBOARD_DIR = "tensorboard"  # in the run folder: `tensorboard --logdir` on it, or on a folder of runs
+
+
+def search_record(backend: Any, config: RunConfig) -> dict[str, Any]:
+    """run.json's account of what was searched: the objectives and how the backend's algorithm searched them."""
+    objectives = config.search_objectives
+    if not objectives:
+        return {"objectives": None, "search": "single objective (the task's)"}
+    can = backend.capabilities_of(config.algorithm)
+    how = can.multi_how or can.multi
+    return {"objectives": [o.to_dict() for o in objectives], "search": how, "pareto_trials": []}
 
 
 def task_identity(record: Any) -> Any:

@@ -25,6 +25,7 @@ class TrainingProgress:
     val_loss: list[float] = field(default_factory=list)
     epoch_numbers: list[int] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)  # each recorded epoch's duration (the first includes tracing/compilation)
+    logs: list[dict[str, float]] = field(default_factory=list)  # every epoch's Keras logs (train and validation metrics)
     train_seconds: float = 0.0  # sum of epoch durations (our first callback's on_epoch_begin to on_epoch_end)
     fit_seconds: float = 0.0  # wall time of the model.fit call: adds fit set-up and later callbacks (e.g. checkpoints)
     callback_seconds: float = 0.0  # time spent inside our own callbacks (best-weights copy, budget checks): harness cost in fit
@@ -93,6 +94,7 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
             progress.val_loss.append(float(logs.get("val_loss", math.nan)))
             progress.epoch_numbers.append(epoch)
             progress.epoch_seconds.append(round(seconds, 4))
+            progress.logs.append({key: float(v) for key, v in logs.items() if isinstance(v, (int, float)) or hasattr(v, "__float__")})
             if not math.isfinite(loss):
                 raise TrialFailed(f"training loss became {loss} at epoch {epoch + 1}")
             if not math.isfinite(value):

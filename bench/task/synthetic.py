@@ -139,7 +139,18 @@ def _curve_model_class() -> type:
         def set_weights(self, weights: Sequence[Any]) -> None:
             self.epoch = int(np.asarray(weights[0]).reshape(-1)[0])
 
+        def count_params(self) -> int:
+            """The parameter count of the MLP the curve stands for (64 inputs, `n_layers` dense layers of `units`, 10
+            classes), so that `--objectives ...,params:min` has a trade-off to search here too."""
+            return simulated_param_count(json.loads(self.curve.params_key))
+
     return CurveModel
+
+
+def simulated_param_count(params: Mapping[str, Any]) -> int:
+    p = {**DEFAULTS, **params}
+    units, layers = max(int(p["units"]), 1), max(int(p["n_layers"]), 1)
+    return (64 + 1) * units + (layers - 1) * (units + 1) * units + (units + 1) * 10
 
 
 def build_tiny_model(params: Mapping[str, Any]) -> Any:
