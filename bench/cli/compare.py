@@ -115,13 +115,16 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
-    report = build_report(paths, out, target=args.target, allow_mixed=args.allow_mixed)
+    report = build_report(paths, out, target=args.target, allow_mixed=args.allow_mixed, hv_reference=getattr(args, "hv_reference", None))
     for note in report.runset.notes:
         print(f"note: {note}", file=sys.stderr)
     if not getattr(args, "quiet", False):
         print(report.display.to_markdown(index=False))
         print()
         print(report.significance.to_markdown(index=False))
+        if report.hypervolume_significance is not None:
+            print()
+            print(report.hypervolume_significance.to_markdown(index=False))
         print(f"\nreport: {report.html}")
     return 0
 
@@ -148,6 +151,21 @@ def _target(text: str) -> float:
     return value
 
 
+def _reference(text: str) -> list[float]:
+    """A hypervolume reference point: one finite value per objective, in --objectives order."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected one number per objective, comma-separated (e.g. 0.5,200000), got {excerpt(text)}")
+    return values
+
+
+HV_HELP = ("multi-objective runs: the hypervolume reference point, one value per objective in --objectives order "
+           "(default: each objective's worst value over the runs, 10%% of its range beyond)")
+
+
 def add_parsers(sub: Any) -> None:
     compare = sub.add_parser("compare", help="run backends x algorithms x seeds under one budget, then report")
     compare.add_argument("--backends", nargs="+", default=["optuna", "keras-tuner"], help="backends to compare (default: optuna keras-tuner)")
@@ -157,6 +175,7 @@ def add_parsers(sub: Any) -> None:
     compare.add_argument("--out", help="folder for runs and report (default results/compare-TIME)")
     compare.add_argument("--target", type=_target, help="objective value whose time-to-reach is tabulated (reached: at least it when maximised, at most when minimised)")
     compare.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")
+    compare.add_argument("--hv-reference", type=_reference, metavar="V1,V2,...", help=HV_HELP)
     compare.set_defaults(handler=cmd_compare, forwarded_flags=add_task_and_budget_flags(compare))
 
     report = sub.add_parser("report", help="rebuild tables, plots and report.html from recorded runs")
@@ -164,5 +183,6 @@ def add_parsers(sub: Any) -> None:
     report.add_argument("--out", help="where the report goes (default: RUNS_DIR/report for one folder of runs)")
     report.add_argument("--target", type=_target, help="objective value whose time-to-reach is tabulated (reached: at least it when maximised, at most when minimised)")
     report.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")
+    report.add_argument("--hv-reference", type=_reference, metavar="V1,V2,...", help=HV_HELP)
     report.add_argument("--quiet", action="store_true")
     report.set_defaults(handler=cmd_report)

@@ -40,6 +40,7 @@ def write_html(
     plots: dict[str, list[Path]],
     views: dict[str, dict[str, Path | str]],
     notes: list[str],
+    hypervolume_significance: pd.DataFrame | None = None,
 ) -> Path:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -50,6 +51,11 @@ def write_html(
         f"<h1>{html.escape(title)}</h1>", GUIDE,
         "<h2>Summary</h2>", summary.to_html(index=False, border=0, escape=True),
         "<h2>Significance (paired over seeds)</h2>", significance.to_html(index=False, border=0, escape=True, float_format=lambda v: f"{v:.4g}"),
+    ]
+    if hypervolume_significance is not None:
+        parts += ["<h2>Significance of the hypervolume share (paired over seeds)</h2>",
+                  hypervolume_significance.to_html(index=False, border=0, escape=True, float_format=lambda v: f"{v:.4g}")]
+    parts += [
         "<h2>Plots</h2>",
     ]
     parts += [_img(paths[0], name.replace("_", " ")) for name, paths in plots.items()]

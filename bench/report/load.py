@@ -25,6 +25,7 @@ COMPARABLE_FIELDS = {
     "device": lambda r: r.get("device"),
     "machine": lambda r: [r.get("machine", {}).get("cpu"), r.get("machine", {}).get("accelerators")],
     "concurrent_runs": lambda r: r.get("concurrent_runs", 1),  # compare --jobs: runs sharing the machine's cores
+    "objectives": lambda r: [(o["name"], o["direction"]) for o in r.get("objectives") or ()],  # --objectives: what was searched
 }
 
 
@@ -59,6 +60,8 @@ def label_of(run: dict[str, Any]) -> str:
     label = f"{run['backend']}/{run['algorithm']}"
     if run.get("pruner") not in (None, "none"):
         label += f"+{run['pruner']}"
+    if run.get("objectives") and str(run.get("search", "")).startswith("scalarised"):
+        label += " [scalarised]"  # several objectives, searched as one sum: said in every table and plot
     return label
 
 
@@ -120,6 +123,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             "memory_peak": run.get("memory_peak_bytes"), "memory_growth_per_trial": memory_growth_per_trial(trials),
             "budget_trials": budget.get("trials"), "budget_epochs": budget.get("epoch_budget"),
             "budget_seconds": budget.get("time_budget"), "max_epochs": budget.get("max_epochs"),
+            "search": run.get("search"), "pareto_trials": len(run.get("pareto_trials") or ()) if run.get("objectives") else None,
             "folder": str(run_dir),
         })
         cumulative_epochs = 0

@@ -99,3 +99,42 @@ def write_views(study: Any, out_dir: Path, prefix: str, target_name: str = "val_
 def importance_frame(studies: dict[str, Any]) -> pd.DataFrame:
     rows = [{"label": label, "parameter": p, "importance": v} for label, study in studies.items() for p, v in importances(study).items()]
     return pd.DataFrame(rows, columns=["label", "parameter", "importance"])
+
+
+def write_pareto_view(run: dict[str, Any], trials: list[dict[str, Any]], objectives: Any, out_dir: Path) -> Path | str:
+    """Optuna's `plot_pareto_front` of one run (any backend's trials imported into a multi-objective study), first two
+    objectives; the reason instead when it cannot be drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    import optuna.visualization.matplotlib as ovm
+
+    from backends.optuna_space import to_optuna_distribution
+    from bench.run.objectives import trial_values
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = space_from_dict(run["space"])
+    shown = list(objectives)[:2]
+    study = optuna.create_study(study_name=run["run_id"], directions=[o.optuna_direction for o in shown])
+    for t in trials:
+        values = trial_values(t, objectives)
+        if values is None:
+            continue
+        params = {k: v for k, v in t["params"].items() if k in space}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: to_optuna_distribution(space[k]) for k in params},
+                                                  values=values[:2]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ax = ovm.plot_pareto_front(study, target_names=[o.name for o in shown])
+        ax.set_title(f"{run['label']}: Pareto front (Optuna's plot_pareto_front)", fontsize=9)
+        path = out_dir / f"{run['run_id']}_pareto_front.png"
+        ax.figure.savefig(path, dpi=90, bbox_inches="tight")
+        plt.close(ax.figure)
+        return path
+    except Exception as exc:  # noqa: BLE001 - one view failing must not lose the others
+        plt.close("all")
+        return f"{type(exc).__name__}: {exc}"

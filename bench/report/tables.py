@@ -75,14 +75,28 @@ def summary_table(runs: pd.DataFrame, trials: pd.DataFrame, *, target: float | N
             "memory_peak_mean": float(group["memory_peak"].astype(float).mean()),
             "memory_growth_per_trial_mean": float(group["memory_growth_per_trial"].astype(float).mean()),
             "budget": budget_text(group),
+            **hypervolume_numbers(group),
         })
     table = pd.DataFrame(rows)
-    if not table.empty:
+    if not table.empty and "hypervolume_mean" in table:  # several objectives: the larger hypervolume share ranks first
+        order = table.sort_values(["hypervolume_mean", "wall_seconds_mean"], ascending=[False, True]).index
+    elif not table.empty:
         order = table.sort_values(["best_val_mean", "wall_seconds_mean"], ascending=[objective.direction == "min", True]).index
+    if not table.empty:
         table.loc[order, "rank"] = range(1, len(table) + 1)
         table["rank"] = table["rank"].astype(int)
         table = table.sort_values("rank").reset_index(drop=True)
     return table
+
+
+def hypervolume_numbers(group: pd.DataFrame) -> dict[str, object]:
+    """A multi-objective label's hypervolume over seeds, its Pareto-front size and how it searched (empty otherwise)."""
+    if "hypervolume" not in group or group["hypervolume"].isna().all():
+        return {}
+    interval = seed_interval(group["hypervolume"].to_numpy(float))
+    return {"hypervolume_mean": float(group["hypervolume"].mean()), "hypervolume_low": interval.low, "hypervolume_high": interval.high,
+            "pareto_trials_mean": float(group["pareto_trials"].astype(float).mean()),
+            "search": str(group["search"].iloc[0]).split(":")[0]}  # "pareto ..." or "scalarised" (the notes say how)
 
 
 def display_table(summary: pd.DataFrame, *, target: float | None, objective: Objective = ACCURACY) -> pd.DataFrame:
@@ -110,4 +124,9 @@ def display_table(summary: pd.DataFrame, *, target: float | None, objective: Obj
         "memory growth/trial": summary["memory_growth_per_trial_mean"].map(lambda v: "-" if math.isnan(v) else human_bytes(v)),
         "budget spent/given": summary["budget"],
     })
+    if "hypervolume_mean" in summary:  # a multi-objective comparison: what was searched, and how well the fronts cover
+        out.insert(3, "hypervolume share [interval]", [_fmt_interval(r.hypervolume_mean, r.hypervolume_low, r.hypervolume_high)
+                                                       for r in summary.itertuples()])
+        out.insert(4, "Pareto trials", summary["pareto_trials_mean"].map(lambda v: f"{v:g}"))
+        out.insert(5, "multi-objective search", summary["search"])
     return out
