@@ -309,12 +309,17 @@ class BackendConformance:
     grid_algorithms: ClassVar[frozenset[str]] = frozenset({"grid"})  # need a fully discrete space
     budget_cases: ClassVar[tuple[tuple[str | None, str | None], ...]] = ((None, None),)  # (algorithm, pruner)
     failure_algorithm: ClassVar[str | None] = None
+    multi_objective_algorithms: ClassVar[tuple[str | None, ...]] = (None,)  # run with two objectives (or refused, as `list` says)
+    algorithm_packages: ClassVar[dict[str, str]] = {}  # an algorithm's optional package: skipped without it, except in CI
     seeded: ClassVar[bool] = True  # another seed draws other params (False for deterministic backends)
     writes_to_disk: ClassVar[bool] = True  # the backend keeps a storage or checkpoints in its folder
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "algorithm" in metafunc.fixturenames:
             metafunc.parametrize("algorithm", self.algorithms, ids=[a or "default" for a in self.algorithms])
+        if "multi_algorithm" in metafunc.fixturenames:
+            metafunc.parametrize("multi_algorithm", self.multi_objective_algorithms,
+                                 ids=[a or "default" for a in self.multi_objective_algorithms])
         if "budget_case" in metafunc.fixturenames:
             metafunc.parametrize("budget_case", self.budget_cases, ids=[f"{a or 'default'}-{p or 'no-pruner'}" for a, p in self.budget_cases])
 
@@ -323,6 +328,7 @@ class BackendConformance:
         """`run_tiny(space=..., trials=..., ...)`: one in-process `bench run` of this backend; its invariants are checked."""
 
         def run(*, space: SearchSpace = TINY_SPACE, **kwargs: Any) -> dict[str, Any]:
+            self.skip_without_package(kwargs.get("algorithm"))
             space_file = tmp_path / f"{space.name}.yaml"
             save_space(space, space_file)
             result = run_in_process(tmp_path / "results", backend=self.backend, space=str(space_file), **kwargs)
@@ -330,6 +336,40 @@ class BackendConformance:
             return result
 
         return run
+
+    def skip_without_package(self, algorithm: str | None) -> None:
+        import importlib.util
+        import os
+
+        package = self.algorithm_packages.get(algorithm or "")
+        if package and importlib.util.find_spec(package) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{self.backend} {algorithm} needs {package}, which CI installs (.ci/run)")
+            pytest.skip(f"{self.backend} {algorithm} needs {package}, not installed here")
+
+    def test_several_objectives_are_searched_and_recorded(self, run_tiny: RunFn, multi_algorithm: str | None) -> None:
+        """Two objectives: every trial keeps both (as the backend stored them), run.json the Pareto trials; an algorithm that
+        cannot search several is refused in one line, as `bench list` says."""
+        from backends.registry import get_backend
+        from bench.errors import UsageError
+
+        backend = get_backend(self.backend)
+        can = backend.capabilities_of(multi_algorithm or backend.default_algorithm)
+        if can.multi == "no":
+            with pytest.raises(UsageError, match="cannot search several objectives"):
+                run_tiny(algorithm=multi_algorithm, objectives="val_score:max,params:min")
+            return
+        run = run_tiny(algorithm=multi_algorithm, objectives="val_score:max,params:min", trials=6, max_epochs=2)
+        trials = read_trials(run)  # check_run_invariants compared each value with the backend's storage and the front
+        assert run["objectives"] == [{"name": "val_score", "direction": "max", "kind": "validation metric at the trial's scored epoch"},
+                                     {"name": "params", "direction": "min", "kind": "the model's parameter count"}]
+        assert run["search"] == (can.multi_how or can.multi)
+        complete = [t for t in trials if t["state"] == "complete"]
+        assert complete and run["pareto_trials"]
+        for t in complete:  # both from the scored epoch's model: its logged metric, and the model's own parameter count
+            assert t["objectives"]["val_score"] == t["objective"] == t["logs_per_epoch"][t["best_epoch"] - 1]["val_score"]
+            assert t["objectives"]["params"] == t["param_count"] > 0
+        assert all(t["objectives"] is None for t in trials if t["state"] != "complete")
 
     def test_every_algorithm_runs_and_records_every_trial(self, run_tiny: RunFn, algorithm: str | None) -> None:
         space = GRID_SPACE if algorithm in self.grid_algorithms else TINY_SPACE

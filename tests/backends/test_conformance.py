@@ -7,7 +7,9 @@ from backends.conformance import BackendConformance
 
 class TestOptuna(BackendConformance):
     backend = "optuna"
-    algorithms = ("tpe", "random", "grid", "cmaes", "qmc")
+    algorithms = ("tpe", "random", "grid", "cmaes", "qmc", "gp", "nsga2")
+    multi_objective_algorithms = ("tpe", "nsga2", "gp", "cmaes")  # cmaes: refused
+    algorithm_packages = {"gp": "torch"}
     budget_cases = (("random", "none"), ("tpe", "hyperband"), ("random", "median"))
     failure_algorithm = "grid"  # draws each of the four failing combinations once
 
@@ -15,5 +17,6 @@ class TestOptuna(BackendConformance):
 class TestKerasTuner(BackendConformance):
     backend = "keras-tuner"
     algorithms = ("random", "bayesian", "grid")  # hyperband's trials run unequal epochs: see budget_cases
+    multi_objective_algorithms = ("random", "bayesian")
     budget_cases = (("hyperband", None), ("random", None))
     failure_algorithm = "grid"
