@@ -119,6 +119,7 @@ def _installed_version(name: str) -> str | None:
         return None
 
 
+@functools.cache  # a fact of this process's machine and checkout: read once
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -129,6 +130,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache  # a fact of this process's machine and checkout: read once
 def gpu_names() -> list[str]:
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10, check=False)
@@ -137,6 +139,7 @@ def gpu_names() -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
+@functools.cache  # a fact of this process's machine and checkout: read once
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)

@@ -105,7 +105,7 @@ def make_epoch_keeper(progress: TrainingProgress, objective: Objective, guard: B
                 if last is not None and epoch + 1 >= last:
                     progress.best_weights = None  # the last epoch's weights stay in the model: nothing to restore
                 elif objective.better(value, weights_worth_keeping_above):
-                    progress.best_weights = self.model.get_weights()
+                    progress.best_weights = snapshot_weights(self.model)
             elif patience is not None and len(progress.objective) - 1 - progress.best_index >= patience:
                 progress.stopped_by = "early_stopping"
                 self.model.stop_training = True
@@ -148,6 +148,31 @@ def make_budget_stop(progress: TrainingProgress, guard: BudgetGuard, epoch_hook:
     return BudgetStop()
 
 
+def _overrides_weights(model: Any) -> bool:
+    """Whether the model keeps its state its own way (overrides get_weights/set_weights, like the synthetic task's)."""
+    import keras
+
+    return type(model).get_weights is not keras.Model.get_weights or type(model).set_weights is not keras.Model.set_weights
+
+
+def snapshot_weights(model: Any) -> list[Any]:
+    """A copy of the model's weights kept on its device (`keras.ops.copy` of each variable's value): ~20x cheaper than
+    `get_weights`, which brings every variable to host memory as numpy."""
+    if _overrides_weights(model):
+        return model.get_weights()
+    import keras
+
+    return [keras.ops.copy(variable.value) for variable in model.weights]
+
+
+def restore_weights(model: Any, weights: list[Any]) -> None:
+    if _overrides_weights(model):
+        model.set_weights(weights)
+        return
+    for variable, value in zip(model.weights, weights, strict=True):
+        variable.assign(value)
+
+
 def fit(
     model: Any,
     task: LoadedTask,
@@ -173,5 +198,5 @@ def fit(
     finally:
         progress.fit_seconds += time.perf_counter() - started
     if progress.best_weights is not None:
-        model.set_weights(progress.best_weights)
+        restore_weights(model, progress.best_weights)
     return progress

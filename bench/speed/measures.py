@@ -183,9 +183,13 @@ def epochs_with_plain_fit(model: Any, data: Any, epochs: int, batch_size: int, m
     injected_delay(measure)
 
 
-def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, train_subset: int | None) -> float:
+def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, train_subset: int | None,
+                       work_dir: Path | None = None) -> float:
     """The tutorial's way: an objective that builds, fits and returns the best validation accuracy; study.optimize.
 
+    With `work_dir`, the study is stored as `bench run` stores it (Optuna's journal file there), so that a comparison with
+    `bench run` charges Optuna's storage to Optuna on both sides, as KerasTuner's oracle files are (the report bills
+    storage to the backend too); without it, the tutorial's in-memory study.
     Returns the seconds spent inside `model.fit` (so that training noise can be told from harness overhead).
     """
     import keras
@@ -211,7 +215,13 @@ def hand_driven_optuna(space_name: str, n_trials: int, epochs: int, seed: int, t
         return max(history.history["val_accuracy"])
 
     fit_seconds: list[float] = []
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed))
+    storage = None
+    if work_dir is not None:
+        from backends.optuna_backend import JOURNAL_FILE, journal_storage
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        storage = journal_storage(work_dir / JOURNAL_FILE)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed), storage=storage)
     study.optimize(objective, n_trials=n_trials)
     return sum(fit_seconds)
 
@@ -279,7 +289,7 @@ def bench_driven(backend: str, results_dir: Path, space: str, n_trials: int, epo
 def hand_driven(backend: str, work_dir: Path, n_trials: int, epochs: int, seed: int, space: str = "small_cnn") -> float:
     """The tutorial-style search of `backend` (its seconds inside `model.fit`)."""
     if backend == "optuna":
-        return hand_driven_optuna(space, n_trials, epochs, seed, None)
+        return hand_driven_optuna(space, n_trials, epochs, seed, None, work_dir)
     return hand_driven_keras_tuner(space, n_trials, epochs, seed, None, work_dir)
 
 

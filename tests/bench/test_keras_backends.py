@@ -17,8 +17,8 @@ from tests.helpers import bench
 def _require(package: str) -> None:
     if importlib.util.find_spec(package) is not None:
         return
-    if package == "jax" and os.environ.get("CI"):
-        pytest.fail("CI installs the jax extra (pip install -e '.[test,jax]'); it is missing")
+    if os.environ.get("CI"):
+        pytest.fail(f"CI installs {package} (jax: the test command's extra; torch: .ci/run); it is missing")
     pytest.skip(f"{package} is not installed here (jax: pip install -e '.[jax]'; torch: its CPU wheel, see the README)")
 
 

@@ -1,0 +1,91 @@
+"""`bench list`'s capability table says what Optuna itself does: checked by running each sampler directly."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+
+import pytest
+
+from backends.optuna_backend import RANDOM_FALLBACK, OptunaBackend, make_sampler
+from search_space import CategoricalParam, FloatParam, SearchSpace
+from search_space.params import Condition
+from tests.helpers import bench
+
+SPACE = SearchSpace(name="caps", params=(
+    FloatParam(name="x", low=0.0, high=1.0),
+    CategoricalParam(name="kind", choices=("a", "b")),
+    FloatParam(name="child", low=0.0, high=1.0, when=Condition("kind", ("a",))),
+))
+GRID_SPACE = SearchSpace(name="caps_grid", params=(
+    CategoricalParam(name="x", choices=(0.1, 0.5)), CategoricalParam(name="kind", choices=("a", "b")),
+))
+
+
+def _require(algorithm: str) -> None:
+    if algorithm == "gp" and importlib.util.find_spec("torch") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs torch (.ci/run); GPSampler needs it")
+        pytest.skip("GPSampler needs torch, not installed here")
+
+
+def _objective(trial, directions: int, grid: bool = False):
+    """x, a categorical, and a child that exists only for kind 'a' (the grid's space has no continuous or child parameter)."""
+    x = trial.suggest_categorical("x", [0.1, 0.5]) if grid else trial.suggest_float("x", 0.0, 1.0)
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    child = trial.suggest_float("child", 0.0, 1.0) if kind == "a" and not grid else 0.0
+    return (x + child, -x) if directions > 1 else x + child
+
+
+@pytest.mark.parametrize("algorithm", list(OptunaBackend.algorithms))
+def test_multi_objective_column_is_what_optuna_does(algorithm: str) -> None:
+    """A sampler marked 'no' raises on a two-objective study; every other one runs it."""
+    import optuna
+
+    _require(algorithm)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = GRID_SPACE if algorithm == "grid" else SPACE
+    study = optuna.create_study(sampler=make_sampler(algorithm, space, 0), directions=["minimize", "minimize"])
+    can = OptunaBackend().capabilities_of(algorithm)
+    if can.multi == "no":
+        with pytest.raises(ValueError, match="multi-objective"):
+            study.optimize(lambda t: _objective(t, 2, algorithm == "grid"), n_trials=3)
+    else:
+        study.optimize(lambda t: _objective(t, 2, algorithm == "grid"), n_trials=4)
+        assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4
+
+
+@pytest.mark.parametrize("algorithm", ["cmaes", "qmc", "gp"])
+def test_random_fallbacks_are_what_optuna_reports(algorithm: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Optuna says which parameters a sampler hands to its independent sampler; the table says the same."""
+    import optuna
+
+    _require(algorithm)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.enable_propagation()
+    sampler = {"cmaes": lambda: optuna.samplers.CmaEsSampler(seed=0, n_startup_trials=2),
+               "qmc": lambda: optuna.samplers.QMCSampler(seed=0),
+               "gp": lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=2)}[algorithm]()
+    study = optuna.create_study(sampler=sampler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="optuna"):
+            study.optimize(lambda t: _objective(t, 1), n_trials=8)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    independent = {name for name in ("x", "kind", "child") if any(f"parameter '{name}'" in r.getMessage() and "independently" in r.getMessage()
+                                                                  for r in caplog.records)}
+    can = OptunaBackend().capabilities_of(algorithm)
+    assert ("child" in independent) == (can.conditional == RANDOM_FALLBACK), independent
+    assert ("kind" in independent) == (can.categorical == RANDOM_FALLBACK), independent
+
+
+def test_list_shows_every_algorithm_and_its_capabilities() -> None:
+    result = bench("list", timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| optuna") or line.startswith("| keras-tuner")]
+    assert len(rows) == len(OptunaBackend.algorithms) + 4
+    cmaes = next(r for r in rows if "| cmaes" in r)
+    assert [c.strip() for c in cmaes.strip("|").split("|")][2:4] == ["yes", "no"]
+    assert all("scalarised (unweighted sum)" in r for r in rows if r.startswith("| keras-tuner"))
