@@ -122,7 +122,7 @@ class OptunaBackend(Backend):
         "random": Capabilities(multi="pareto"),
         "grid": Capabilities(multi="pareto", conditional="yes (an inactive child's grid points repeat a config)"),
         "cmaes": Capabilities(multi=NO, conditional=RANDOM_FALLBACK, categorical=RANDOM_FALLBACK),
-        "qmc": Capabilities(multi="pareto", conditional=RANDOM_FALLBACK, categorical=RANDOM_FALLBACK),
+        "qmc": Capabilities(multi="pareto", conditional="those in the first trial; others at random"),
         "gp": Capabilities(multi="pareto", conditional=RANDOM_FALLBACK, categorical=YES),
         "nsga2": Capabilities(multi="pareto (NSGA-II)", conditional=RANDOM_FALLBACK, categorical=YES),
     }

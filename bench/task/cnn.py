@@ -33,10 +33,10 @@ def held_out_accuracy(model: Any, splits: Splits, batch_size: int = 1024) -> flo
 
     Eager forward passes: `model.evaluate` would trace a new function for every trial's model.
     """
-    import numpy as np
+    import keras
 
     correct = 0
     for start in range(0, len(splits.y_test), batch_size):
-        probs = np.asarray(model(splits.x_test[start : start + batch_size], training=False))
+        probs = keras.ops.convert_to_numpy(model(splits.x_test[start : start + batch_size], training=False))  # torch: detached
         correct += int((probs.argmax(axis=1) == splits.y_test[start : start + batch_size]).sum())
     return correct / len(splits.y_test)

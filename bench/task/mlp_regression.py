@@ -70,5 +70,7 @@ def build_mlp(params: Mapping[str, Any]) -> Any:
 
 def held_out_mse(model: Any, splits: Splits) -> float:
     """Mean squared error on the test split (one eager forward pass: no traced evaluate per trial)."""
-    predictions = np.asarray(model(splits.x_test, training=False)).reshape(-1)
+    import keras
+
+    predictions = keras.ops.convert_to_numpy(model(splits.x_test, training=False)).reshape(-1)  # torch: detached
     return float(np.mean((predictions - splits.y_test) ** 2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 
 import pytest
@@ -30,11 +29,14 @@ def _require(algorithm: str) -> None:
         pytest.skip("GPSampler needs torch, not installed here")
 
 
-def _objective(trial, directions: int, grid: bool = False):
-    """x, a categorical, and a child that exists only for kind 'a' (the grid's space has no continuous or child parameter)."""
+def _objective(trial, directions: int, grid: bool = False, indifferent: bool = False):
+    """x, a categorical, and a child that exists only for kind 'a' (the grid's space has no continuous or child parameter);
+    `indifferent`: only x counts, so that a sampler keeps drawing both branches."""
     x = trial.suggest_categorical("x", [0.1, 0.5]) if grid else trial.suggest_float("x", 0.0, 1.0)
     kind = trial.suggest_categorical("kind", ["a", "b"])
     child = trial.suggest_float("child", 0.0, 1.0) if kind == "a" and not grid else 0.0
+    if indifferent:
+        return (x - 0.3) ** 2
     return (x + child, -x) if directions > 1 else x + child
 
 
@@ -56,29 +58,32 @@ def test_multi_objective_column_is_what_optuna_does(algorithm: str) -> None:
         assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4
 
 
-@pytest.mark.parametrize("algorithm", ["cmaes", "qmc", "gp"])
-def test_random_fallbacks_are_what_optuna_reports(algorithm: str, caplog: pytest.LogCaptureFixture) -> None:
-    """Optuna says which parameters a sampler hands to its independent sampler; the table says the same."""
+@pytest.mark.parametrize("algorithm", ["cmaes", "qmc", "gp", "tpe"])
+def test_random_fallbacks_are_what_optuna_does(algorithm: str) -> None:
+    """Which parameters the sampler hands to its independent (random) sampler once past its start-up trials, recorded
+    at that sampler itself: the conditional child and the categorical exactly when the table says 'at random'."""
     import optuna
 
     _require(algorithm)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.logging.enable_propagation()
-    sampler = {"cmaes": lambda: optuna.samplers.CmaEsSampler(seed=0, n_startup_trials=2),
-               "qmc": lambda: optuna.samplers.QMCSampler(seed=0),
-               "gp": lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=2)}[algorithm]()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    sampler = make_sampler(algorithm, SPACE, 0)
+    fallback = sampler._independent_sampler if hasattr(sampler, "_independent_sampler") else sampler._random_sampler
+    sampled_apart: list[tuple[int, str]] = []
+    original = fallback.sample_independent
+
+    def recorded(study, trial, name, distribution):
+        sampled_apart.append((trial.number, name))
+        return original(study, trial, name, distribution)
+
+    fallback.sample_independent = recorded
     study = optuna.create_study(sampler=sampler)
-    try:
-        with caplog.at_level(logging.WARNING, logger="optuna"):
-            study.optimize(lambda t: _objective(t, 1), n_trials=8)
-    finally:
-        optuna.logging.disable_propagation()
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-    independent = {name for name in ("x", "kind", "child") if any(f"parameter '{name}'" in r.getMessage() and "independently" in r.getMessage()
-                                                                  for r in caplog.records)}
+    study.optimize(lambda t: _objective(t, 1, indifferent=True), n_trials=24)
+    late = {name for number, name in sampled_apart if number >= 12}  # past every sampler's start-up trials (10 by default)
+    assert {t.params.get("kind") for t in study.trials[12:]} == {"a", "b"}  # both branches drawn late: the child too
     can = OptunaBackend().capabilities_of(algorithm)
-    assert ("child" in independent) == (can.conditional == RANDOM_FALLBACK), independent
-    assert ("kind" in independent) == (can.categorical == RANDOM_FALLBACK), independent
+    assert ("child" in late) == (can.conditional == RANDOM_FALLBACK), late
+    assert ("kind" in late) == (can.categorical == RANDOM_FALLBACK), late
+    assert "x" not in late, late
 
 
 def test_list_shows_every_algorithm_and_its_capabilities() -> None:
