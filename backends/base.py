@@ -34,6 +34,19 @@ class RunContext:
     run_dir: Path  # the run folder, for state tunebench keeps beside the backend's own (not billed to the backend)
     objective: Objective = field(default_factory=Objective)  # the task's: the metric its model logs, and whether to maximise or minimise it
     objectives: tuple[SearchObjective, ...] = ()  # --objectives: two or more to search; empty: the task's objective alone
+    distribution: Distribution | None = None  # this process's part in a multi-worker run (None: the run's one process)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How one worker process takes part in a multi-worker run; the budget and trial numbers are the guard's (shared)."""
+
+    worker: str  # its name in records (w0, w1, ...; host-pid for one that joined from elsewhere)
+    index: int  # distinct per worker process: seeds its sampler apart from the others'
+    role: str = "worker"  # or "chief": KerasTuner's oracle server, which runs no trial
+    storage: str | None = None  # Optuna: the RDB URL (None: the journal file in work_dir)
+    chief: str | None = None  # KerasTuner: the chief's host:port
+    trials_per_worker: int | None = None  # this process stops after so many trials (the coordinator starts another)
 
 
 YES = "yes"
@@ -66,6 +79,8 @@ class Backend(ABC):
     packages: ClassVar[tuple[str, ...]] = ()  # versions stored with every run
     directions: ClassVar[tuple[str, ...]] = ("max",)  # objective directions its loop honours (RunContext.objective)
     capabilities: ClassVar[dict[str, Capabilities]] = {}  # per algorithm; one not listed: single objective only
+    rdb_storage: ClassVar[bool] = False  # keeps its search in an RDB given by --storage URL
+    distributed: ClassVar[bool] = False  # runs --workers N processes on one search (RunContext.distribution)
 
     def capabilities_of(self, algorithm: str) -> Capabilities:
         return self.capabilities.get(algorithm, Capabilities())

@@ -29,6 +29,7 @@ class KerasTunerBackend(Backend):
     capabilities: ClassVar[dict[str, Capabilities]] = {
         name: Capabilities(multi="scalarised (unweighted sum)", multi_how=SCALARISED) for name in algorithms}
     algorithm_flag: ClassVar[str] = "--tuner"
+    distributed: ClassVar[bool] = True  # KerasTuner's chief/worker mode
     directions: ClassVar[tuple[str, ...]] = ("max", "min")
     packages: ClassVar[tuple[str, ...]] = ("keras-tuner", "tensorboard")
 
@@ -74,10 +75,21 @@ class KerasTunerBackend(Backend):
             "hyperband": kt.Hyperband, "grid": kt.GridSearch,
         }[ctx.algorithm]
 
+        dist = ctx.distribution
+        started_trials = [0]
+
         class GuardedTuner(tuner_class):  # type: ignore[misc, valid-type]
             def pre_create_trial(self) -> None:
-                if guard.exhausted():
+                if dist is None:
+                    if guard.exhausted():
+                        raise _BudgetSpent
+                    return
+                # A worker claims its trial from the shared budget before asking the chief's oracle for one.
+                if dist.trials_per_worker is not None and started_trials[0] >= dist.trials_per_worker:
                     raise _BudgetSpent
+                if guard.claim_trial() is None:
+                    raise _BudgetSpent
+                started_trials[0] += 1
 
             def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
                 try:
@@ -96,7 +108,7 @@ class KerasTunerBackend(Backend):
             "seed": ctx.seed,
             "directory": str(ctx.work_dir),
             "project_name": "search",
-            "overwrite": not ctx.resume,
+            "overwrite": not ctx.resume and (dist is None or dist.role == "chief"),  # a worker must not wipe the chief's files
             "max_consecutive_failed_trials": 10**9,
         }
         if ctx.algorithm == "hyperband":
@@ -106,10 +118,20 @@ class KerasTunerBackend(Backend):
             options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
         tuner = GuardedTuner(**options)
         current["objective"] = tuner.oracle.objective
+        if dist is not None and dist.role == "worker":
+            harness.mark()
+            try:
+                tuner.search(epochs=guard.budget.max_epochs, verbose=0)
+            except _BudgetSpent:
+                pass
+            return
         if ctx.resume:
             settle_killed_trials(tuner, harness, space, metric, names)
         else:
             tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
+        if dist is not None:  # the chief: serves its oracle to the workers until the coordinator stops it
+            tuner.search(epochs=guard.budget.max_epochs, verbose=0)
+            return
         if guard.exhausted():
             return
         harness.mark()

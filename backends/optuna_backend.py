@@ -28,6 +28,17 @@ def journal_storage(path: Path) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+HEARTBEAT_SECONDS = 2  # an RDB study's running trials beat this often ...
+GRACE_SECONDS = 8  # ... and Optuna fails one whose last beat is older (a killed worker's), when a worker starts a trial
+
+
+def rdb_storage(url: str) -> Any:
+    """Optuna's RDB storage with heartbeat on: stale trials of killed workers are failed by Optuna itself."""
+    from optuna.storages import RDBStorage
+
+    return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+
+
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
     import optuna
 
@@ -134,6 +145,8 @@ class OptunaBackend(Backend):
     algorithm_flag: ClassVar[str] = "--sampler"
     directions: ClassVar[tuple[str, ...]] = ("max", "min")
     packages: ClassVar[tuple[str, ...]] = ("optuna", "optuna-integration", "cmaes")
+    rdb_storage: ClassVar[bool] = True
+    distributed: ClassVar[bool] = True
 
     def native_form(self, param: Param) -> NativeForm:
         return optuna_space.native_form(param)
@@ -145,11 +158,14 @@ class OptunaBackend(Backend):
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         sampler_file = ctx.run_dir / SAMPLER_FILE
-        if ctx.resume:
+        dist = ctx.distribution
+        if dist is not None:  # one of several workers: its own random stream, the study shared through the storage
+            sampler = make_sampler(ctx.algorithm, ctx.space, (ctx.seed + 7919 * (dist.index + 1)) % 2**32)
+        elif ctx.resume:
             sampler = resumed_sampler(sampler_file, ctx.algorithm, ctx.space, ctx.seed, ctx.guard.trials)
         else:
             sampler = make_sampler(ctx.algorithm, ctx.space, ctx.seed)
-        storage = journal_storage(ctx.work_dir / JOURNAL_FILE)
+        storage = rdb_storage(dist.storage) if dist is not None and dist.storage else journal_storage(ctx.work_dir / JOURNAL_FILE)
         multi = len(ctx.objectives) > 1  # a true multi-objective study: Optuna keeps every value and the Pareto front
         study = optuna.create_study(
             study_name=ctx.study_name,
@@ -157,9 +173,9 @@ class OptunaBackend(Backend):
             sampler=sampler,
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
             directions=[o.optuna_direction for o in ctx.objectives] if multi else [ctx.objective.optuna_direction],
-            load_if_exists=ctx.resume,
+            load_if_exists=ctx.resume or dist is not None,
         )
-        if ctx.resume:
+        if ctx.resume and dist is None:
             settle_running_trials(study, storage, ctx.harness, ctx.space, [o.name for o in ctx.objectives] if multi else None)
         harness = ctx.harness
         harness.pruned_exceptions = (optuna.TrialPruned,)
@@ -168,8 +184,9 @@ class OptunaBackend(Backend):
         def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
             with harness.trial(str(trial.number)) as scope:
                 params = optuna_space.suggest(trial, ctx.space)
-                with harness.bookkeeping():
-                    save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
+                if dist is None:
+                    with harness.bookkeeping():
+                        save_sampler(study.sampler, sampler_file)  # after this trial's draws: a resume never redraws them
                 model = scope.build(params)
                 callbacks = [KerasPruningCallback(trial, ctx.objective.metric)] if prune else []
                 # Only the objective goes into Optuna's storage: test metrics stay in tunebench's records.
@@ -180,6 +197,13 @@ class OptunaBackend(Backend):
             if ctx.guard.exhausted():
                 study.stop()
 
+        if dist is not None:  # each trial claimed from the shared budget before Optuna creates it
+            harness.mark()
+            done = 0
+            while (dist.trials_per_worker is None or done < dist.trials_per_worker) and ctx.guard.claim_trial() is not None:
+                study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+                done += 1
+            return
         if ctx.guard.exhausted():
             return
         harness.mark()

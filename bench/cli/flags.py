@@ -11,7 +11,8 @@ from bench.run.runner import MAX_SEED
 
 BUDGET_FIELDS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CONFIG_FIELDS = ("backend", "algorithm", "pruner", "task", "dataset", "data_dir", "train_subset", "space", "seed", "device", "keras_backend",
-                 "steps_per_execution", "jit_compile", "patience", "objectives", "tensorboard")
+                 "steps_per_execution", "jit_compile", "patience", "objectives", "tensorboard", "workers", "devices", "storage",
+                 "trials_per_worker")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -78,6 +79,13 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
                             help="batches per compiled training step (default: as the task compiles its model, Keras's 1)"),
         budget.add_argument("--jit-compile", choices=["auto", "on", "off"],
                             help="XLA (TensorFlow, JAX) or torch.compile: auto (default, as the task compiles), on, off"),
+        budget.add_argument("--workers", type=positive_int, metavar="N",
+                            help="worker processes sharing the search and the budget (Optuna: its storage; KerasTuner: chief/workers)"),
+        budget.add_argument("--devices", metavar="cpu|gpu:0,gpu:1,...", help="one worker per listed GPU, each pinned to it"),
+        budget.add_argument("--storage", metavar="URL", help="optuna: the study in an RDB, e.g. postgresql://user@host:5432/db "
+                                                               "(heartbeat on); default: the journal file in the run folder"),
+        budget.add_argument("--trials-per-worker", type=positive_int, metavar="K",
+                            help="replace each worker process after K trials (memory stays flat on long runs)"),
     ]
     budget.add_argument("--seed", type=seed, help="tuner seed, default 0 (compare: the first of --seeds consecutive seeds)")
     parser.add_argument("--results-dir", default="results", help="where run folders go (default results/)")

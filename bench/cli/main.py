@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="backends, algorithms, datasets and shipped spaces")
 
+    join = sub.add_parser("join", help="add worker processes on this machine to a running multi-worker run")
+    join.add_argument("run", help="the run folder (shared with the machine that started it)")
+    join.add_argument("--workers", type=int, default=1, help="worker processes to add (default 1)")
+
     from bench.cli import compare as compare_cli
     from bench.cli import speed as speed_cli
 
@@ -171,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_space(args)
         if args.command == "list":
             return cmd_list()
+        if args.command == "join":
+            from bench.run.coordinator import join
+
+            if args.workers < 1:
+                raise UsageError(f"--workers must be a positive integer, but got {args.workers}")
+            if not _is_dir(Path(args.run)) or not (Path(args.run) / "run.json").exists():
+                raise UsageError(f"{excerpt(args.run)}: no run folder there (give the folder holding run.json)")
+            return join(Path(args.run).absolute(), args.workers)
         return args.handler(args, ["-m", "bench", *argv])
     except UsageError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

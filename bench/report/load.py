@@ -26,6 +26,7 @@ COMPARABLE_FIELDS = {
     "machine": lambda r: [r.get("machine", {}).get("cpu"), r.get("machine", {}).get("accelerators")],
     "concurrent_runs": lambda r: r.get("concurrent_runs", 1),  # compare --jobs: runs sharing the machine's cores
     "objectives": lambda r: [(o["name"], o["direction"]) for o in r.get("objectives") or ()],  # --objectives: what was searched
+    "workers": lambda r: [r.get("workers", 1), (r.get("config") or {}).get("devices")],  # --workers, --devices
 }
 
 
@@ -60,6 +61,8 @@ def label_of(run: dict[str, Any]) -> str:
     label = f"{run['backend']}/{run['algorithm']}"
     if run.get("pruner") not in (None, "none"):
         label += f"+{run['pruner']}"
+    if (run.get("workers") or 1) > 1:
+        label += f" x{run['workers']}"  # workers: 1 against N is a comparison the report can draw (--allow-mixed)
     if run.get("objectives") and str(run.get("search", "")).startswith("scalarised"):
         label += " [scalarised]"  # several objectives, searched as one sum: said in every table and plot
     return label
@@ -74,6 +77,14 @@ def memory_growth_per_trial(trials: list[dict[str, Any]]) -> float | None:
         return None
     numbers, rss = zip(*points)
     return float(stats.linregress(numbers, rss).slope)
+
+
+def worker_utilisation(trials: list[dict[str, Any]], workers: int, seconds: float) -> float | None:
+    """The share of the workers' time spent in trials: Σ (trial end − start) / (workers × the run's seconds)."""
+    spans = [t["finished_at_seconds"] - t["started_at_seconds"] for t in trials if t.get("started_at_seconds") is not None]
+    if not spans or seconds <= 0:
+        return None
+    return min(1.0, sum(spans) / (workers * seconds))
 
 
 def best_so_far(values: pd.Series, objective: Objective) -> pd.Series:
@@ -118,6 +129,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             "overhead_per_trial": (sum(t["overhead_seconds"] - t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
             "harness_per_trial": (sum(t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
             "startup_share": startup_share(trials),
+            "worker_utilisation": worker_utilisation(trials, run.get("workers") or 1, spent["seconds"]),
             "disk_peak": run.get("disk_bytes_peak"), "disk_final": run.get("disk_bytes_final"),
             "disk_apparent_final": run.get("disk_apparent_bytes_final"),
             "memory_peak": run.get("memory_peak_bytes"), "memory_growth_per_trial": memory_growth_per_trial(trials),
@@ -134,6 +146,7 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
                 "number": t["number"], "state": t["state"], "objective": t.get("objective") if t["state"] == "complete" else None,
                 "any_objective": t.get("objective"), "test_objective": t.get("test_objective"),
                 "finished_at_seconds": t["finished_at_seconds"], "cumulative_epochs": cumulative_epochs,
+                "started_at_seconds": t.get("started_at_seconds"), "worker": t.get("worker") or "main",
                 "epochs_run": t["epochs_run"], "train_seconds": t["train_seconds"], "overhead_seconds": t["overhead_seconds"],
                 "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "memory_rss_bytes": t.get("memory_rss_bytes"),
                 "params": t["params"],

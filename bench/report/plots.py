@@ -107,6 +107,25 @@ def _memory_plot(trials: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(fig, out_dir, "memory_growth")
 
 
+def _worker_timeline(trials: pd.DataFrame, out_dir: Path, runs: int = 4) -> list[Path]:
+    """Each worker's trials over the run's clock (the first few multi-worker runs): utilisation at a glance."""
+    plt = _plt()
+    multi = [run_id for run_id, group in trials.groupby("run_id", sort=True) if group["worker"].nunique() > 1][:runs]
+    fig, axes = plt.subplots(len(multi), 1, figsize=(7.5, 1.2 + 1.1 * len(multi) * 1.5), squeeze=False)
+    colors = {"complete": "tab:green", "pruned": "tab:orange", "failed": "tab:red"}
+    for ax, run_id in zip(axes[:, 0], multi):
+        group = trials[(trials["run_id"] == run_id) & trials["started_at_seconds"].notna()]
+        workers = sorted(group["worker"].unique())
+        for row in group.itertuples():
+            ax.barh(workers.index(row.worker), row.finished_at_seconds - row.started_at_seconds, left=row.started_at_seconds,
+                    color=colors.get(row.state, "grey"), edgecolor="white")
+        ax.set_yticks(range(len(workers)), workers)
+        ax.set_title(f"{group['label'].iloc[0]}: {run_id}", fontsize=8)
+    axes[-1, 0].set_xlabel("run clock (s); green complete, orange pruned, red failed")
+    fig.suptitle("Trials per worker over time", fontsize=10)
+    return save(fig, out_dir, "worker_timeline")
+
+
 def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     import seaborn as sns
 
@@ -123,6 +142,8 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
                                                 f"Best-so-far {objective.metric} ({direction} is better) against epochs",
                                                 out_dir, "best_vs_epochs", objective)
     files["memory_growth"] = _memory_plot(trials, out_dir)
+    if not trials.empty and trials["worker"].nunique() > 1:
+        files["worker_timeline"] = _worker_timeline(trials, out_dir)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_objective", "test_objective"], var_name="split", value_name="value")

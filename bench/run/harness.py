@@ -13,6 +13,7 @@ from typing import Any
 from bench.run.budget import BudgetGuard
 from bench.run.environment import process_started_at
 from bench.run.execution import ExecutionSettings
+from bench.run.ledger import SharedGuard
 from bench.run.objectives import SearchObjective
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
 from bench.run.trainer import TrainingProgress, fit
@@ -67,6 +68,8 @@ class TrialScope:
             epoch_hook=lambda: harness.epoch_ended(self), weights_worth_keeping_above=harness.best_objective)
         if self.progress.best_objective is None:
             raise RuntimeError("the trial ended before any epoch finished")
+        if harness.shared:  # another worker may have finished a better trial meanwhile
+            harness.best_objective = harness.guard.best()
         if harness.task.objective.better(self.progress.best_objective, harness.best_objective):
             t0 = time.perf_counter()  # only a trial that may become the run's best needs its test score
             self.test_objective = harness.task.test_score(model)
@@ -128,12 +131,15 @@ class Harness:
         patience: int | None = None,
         execution: ExecutionSettings | None = None,
         objectives: Sequence[SearchObjective] = (),
+        worker: str | None = None,
     ) -> None:
         """`recorded`: the trials already in trials.jsonl (a resumed run); numbering continues after them."""
         self.task, self.guard, self.folder, self.work_dir, self.seed = task, guard, folder, work_dir, seed
         self.patience = patience  # early stopping after this many epochs without improvement (None: off)
         self.execution = execution or ExecutionSettings()
         self.objectives = tuple(objectives)  # --objectives (empty: the task's objective alone)
+        self.worker = worker  # this process's name in a multi-worker run (its trials and running file carry it)
+        self.shared = isinstance(guard, SharedGuard)  # the budget, trial numbers and best value are the run's, across workers
         self.task_error: TaskError | None = None  # the task broke the interface: the run stops and reports it
         self.recorded = {str(t["backend_trial_id"]): dict(t) for t in recorded}
         best = best_trial(list(recorded), task.objective)
@@ -167,9 +173,10 @@ class Harness:
         before the harness's first checkpoint of it). Call before the resumed search starts."""
         if backend_trial_id in self.recorded:
             return self.recorded[backend_trial_id]
+        number = self.next_number if not self.shared else self.guard.take_number()
         record = killed_trial_record({"backend_trial_id": backend_trial_id, "params": dict(params),
                                       "started_at_seconds": self.guard.seconds, "seconds": self.guard.seconds},
-                                     number=self.next_number, metric=self.task.objective.metric)
+                                     number=number, metric=self.task.objective.metric)
         self.next_number += 1
         self.guard.count_trial()
         self.folder.append_trial(record)
@@ -188,7 +195,12 @@ class Harness:
         if self.process_startup_seconds is None:
             self.process_startup_seconds = round(time.time() - process_started_at(), 3)
         started = self.guard.seconds - (time.perf_counter() - self._last_mark)
-        scope = TrialScope(self.next_number, str(backend_trial_id), self, started_at_seconds=started,
+        number = self.next_number
+        if self.shared:  # the number the backend claimed from the ledger before creating the trial; the run's best so far
+            number = self.guard.claimed_number if self.guard.claimed_number is not None else self.guard.claim_trial()
+            self.guard.claimed_number = None
+            self.best_objective = self.guard.best()
+        scope = TrialScope(number, str(backend_trial_id), self, started_at_seconds=started,
                            bookkeeping_seconds=self._pending_bookkeeping)
         self._pending_bookkeeping = 0.0
         self._scope = scope
@@ -242,7 +254,7 @@ class Harness:
         """Keep the running trial on disk, so that a resume after SIGKILL records it as failed with what it spent."""
         prog = scope.progress
         self.folder.write_running({
-            "number": scope.number, "backend_trial_id": scope.backend_trial_id, "params": scope.params,
+            "number": scope.number, "backend_trial_id": scope.backend_trial_id, "params": scope.params, "worker": self.worker,
             "started_at_seconds": round(scope.started_at_seconds, 4), "seconds": round(self.guard.seconds, 4),
             "epochs_run": prog.epochs_run, "initial_epoch": scope.initial_epoch, "objective_per_epoch": prog.objective,
             "val_loss_per_epoch": prog.val_loss, "train_seconds": round(prog.train_seconds, 4),
@@ -261,6 +273,8 @@ class Harness:
         prog = scope.progress
         if state == "complete" and self.task.objective.better(prog.best_objective, self.best_objective):
             self.best_objective = prog.best_objective
+        if state == "complete" and self.shared and prog.best_objective is not None:
+            self.guard.note_best(prog.best_objective, self.task.objective.better)
         first_epoch_extra, startup = startup_figures(scope.build_seconds, prog.epoch_seconds)
         record = TrialRecord(
             number=scope.number,
@@ -297,6 +311,8 @@ class Harness:
             objectives=scope.values if state == "complete" else None,
             param_count=scope.param_count,
             logs_per_epoch=list(prog.logs),
+            started_at_seconds=round(scope.started_at_seconds, 3),
+            worker=self.worker,
         )
         with self.bookkeeping():
             self.folder.append_trial(record)
@@ -340,6 +356,8 @@ def killed_trial_record(running: dict[str, Any], number: int, metric: str) -> Tr
         wall_seconds=round(max(0.0, seconds - started), 4),
         overhead_seconds=round(max(0.0, seconds - started - float(running.get("train_seconds", 0.0))), 4),
         finished_at_seconds=round(seconds, 3),
+        started_at_seconds=round(started, 3),
+        worker=running.get("worker"),
         disk_bytes=int(running.get("disk_bytes", 0)),
         disk_apparent_bytes=int(running.get("disk_apparent_bytes", 0)),
         metric=metric,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,7 @@ from bench.errors import UsageError
 from bench.task.base import Objective
 
 TRIAL_STATES = ("complete", "pruned", "failed")
+RUNNING_DIR = "running"  # a multi-worker run's running-trial files, one per worker
 
 
 @dataclass
@@ -45,6 +47,8 @@ class TrialRecord:
     harness_seconds: float = 0.0  # of the overhead, tunebench's own (its callbacks in fit, records, disk and memory readings)
     wall_seconds: float = 0.0
     finished_at_seconds: float = 0.0  # since the run's clock started
+    started_at_seconds: float | None = None  # likewise, when the trial's wall time began
+    worker: str | None = None  # the worker process that ran it (--workers N; None: the run's one process)
     disk_bytes: int = 0  # allocated (what `du` reports) in the backend's folder when the trial ended
     disk_apparent_bytes: int = 0  # the files' own sizes (`du --apparent-size`)
     memory_rss_bytes: int = 0  # resident memory of the process when the trial ended
@@ -185,11 +189,12 @@ def _replace_json(path: Path, text: str) -> None:
 class RunFolder:
     """Writes a run's records; each trial line is flushed and fsynced as the trial ends."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, worker: str | None = None) -> None:
         self.path = path
         self.run_json = path / "run.json"
         self.trials_jsonl = path / "trials.jsonl"
-        self.running_json = path / "running_trial.json"  # the trial in progress; left behind only by a killed process
+        # the trial in progress; left behind only by a killed process (one file per worker of a multi-worker run)
+        self.running_json = path / "running_trial.json" if worker is None else path / RUNNING_DIR / f"{worker}.json"
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=False)
@@ -198,7 +203,15 @@ class RunFolder:
         _replace_json(self.run_json, json.dumps(data, indent=2, default=str) + "\n")
 
     def write_running(self, data: dict[str, Any]) -> None:
-        _replace_json(self.running_json, json.dumps(data, allow_nan=True))
+        try:
+            _replace_json(self.running_json, json.dumps(data, allow_nan=True))
+        except FileNotFoundError:  # a worker's first checkpoint: its folder is made now
+            self.running_json.parent.mkdir(parents=True, exist_ok=True)
+            _replace_json(self.running_json, json.dumps(data, allow_nan=True))
+
+    def running_files(self) -> list[Path]:
+        """Every running-trial file a killed process may have left: the single process's and each worker's."""
+        return [p for p in [self.path / "running_trial.json", *sorted((self.path / RUNNING_DIR).glob("*.json"))] if p.exists()]
 
     def read_running(self) -> dict[str, Any] | None:
         try:
@@ -219,6 +232,8 @@ class RunFolder:
 
     def append_trial(self, record: TrialRecord) -> None:
         with open(self.trials_jsonl, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # workers of one run append to the same file; released when it closes
+            handle.seek(0, os.SEEK_END)
             if handle.tell() > 0:  # a line cut off by a kill must not swallow this one
                 handle.seek(-1, os.SEEK_END)
                 if handle.read(1) != b"\n":

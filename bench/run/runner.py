@@ -50,6 +50,10 @@ class RunConfig:
     patience: int | None = None
     objectives: str | None = None  # --objectives, e.g. "val_accuracy:max,params:min" (None: the task's objective alone)
     tensorboard: bool = False  # per-trial TensorBoard logs with HParams under the run folder
+    workers: int = 1  # worker processes sharing the search and the budget (--workers N)
+    devices: str | None = None  # --devices cpu | gpu:0,gpu:1,...: one worker per listed GPU, each pinned to it
+    storage: str | None = None  # Optuna: an RDB URL for the study (PostgreSQL, ...); None: the journal file in the run folder
+    trials_per_worker: int | None = None  # a worker process is replaced after this many trials (flat memory)
     results_dir: str = "results"
     run_id: str | None = None
 
@@ -62,6 +66,34 @@ class RunConfig:
         self.execution.check_keras_backend(self.keras_backend)
         if self.objectives is not None:
             object.__setattr__(self, "objectives", objectives_text(parse_objectives(self.objectives)))  # one spelling
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise UsageError(f"--workers must be a positive integer, but got {excerpt(self.workers)}")
+        if self.trials_per_worker is not None and (not isinstance(self.trials_per_worker, int) or self.trials_per_worker < 1):
+            raise UsageError(f"--trials-per-worker must be a positive integer, but got {excerpt(self.trials_per_worker)}")
+        if self.devices is not None:
+            devices = parse_devices(self.devices)
+            gpus = [d for d in devices if d != "cpu"]
+            if gpus and self.workers not in (1, len(gpus)):
+                raise UsageError(f"--devices lists {len(gpus)} GPUs but --workers is {self.workers}: one worker runs per listed GPU; "
+                                 "drop --workers, or list as many GPUs")
+            object.__setattr__(self, "devices", ",".join(devices))
+            if gpus:
+                object.__setattr__(self, "workers", len(gpus))
+                object.__setattr__(self, "device", gpus[0])
+        if self.storage is not None:
+            check_storage_url(self.storage)
+
+    @property
+    def device_list(self) -> list[str]:
+        """The device of each worker, in order (the one --device for every worker without --devices)."""
+        devices = parse_devices(self.devices) if self.devices else []
+        gpus = [d for d in devices if d != "cpu"]
+        return gpus if gpus else [self.device] * self.workers
+
+    @property
+    def distributed(self) -> bool:
+        """Run as worker processes (several workers, a shared RDB study, or workers replaced after K trials)."""
+        return self.workers > 1 or self.storage is not None or self.trials_per_worker is not None
 
     @property
     def search_objectives(self) -> tuple[SearchObjective, ...]:
@@ -127,6 +159,8 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
     if config.tensorboard:
         from bench.run.tensorboard import require_tensorboard
         require_tensorboard()
+    if config.storage is not None and not backend.rdb_storage:
+        raise UsageError(f"--storage is for optuna (an RDB study); {backend.name} keeps its own files (its workers reach the chief)")
     config = replace(config, algorithm=algorithm, pruner=pruner)
     space_name = config.space or default_space(config.task)
     return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm, objectives)
@@ -167,11 +201,40 @@ def load_task_and_space(config: RunConfig, backend: Any, space: Any) -> tuple[An
     return task, space
 
 
+@dataclass
+class RunSetup:
+    """A created (or reopened) run: its folder and record on disk, the task and space loaded, what earlier sessions did."""
+
+    config: RunConfig
+    backend: Any
+    task: Any
+    space: Any
+    folder: RunFolder
+    run: dict[str, Any]
+    work_dir: Path
+    done: list[dict[str, Any]]  # trials recorded before this session (a resume), killed ones included
+    spent_seconds: float
+    disk_peak: int
+    started: float  # time.monotonic() when this session's clock began
+    resumed: bool
+
+
 def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose: bool = False,
             resume_from: Path | None = None) -> dict[str, Any]:
-    """Run (or resume) one tuning run; return the final run record."""
+    """Run (or resume) one tuning run; return the final run record. One worker runs in this process; several
+    (--workers N, --devices) run as worker processes that this one starts and watches (bench.run.coordinator)."""
+    setup = create_run(config, argv=argv, verbose=verbose, resume_from=resume_from)
+    if setup.config.distributed:
+        from bench.run.coordinator import coordinate
+
+        return coordinate(setup, quiet=quiet, verbose=verbose)
+    return run_here(setup, quiet=quiet)
+
+
+def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, resume_from: Path | None = None) -> RunSetup:
+    """Everything before the first trial: checks, the task and its data, the run folder and run.json, recovery of what a
+    killed session left."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
-    from backends.base import RunContext
     from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
@@ -194,21 +257,16 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         if not space_known:  # the task's own space, known only now
             refuse_if_changed("space", previous.get("space"), space_to_dict(space), run_id)
 
-    from bench.run.harness import Harness
-    from bench.run.progress import ProgressView
     accelerators = accelerator_names(config.keras_backend)
-    if config.device.startswith("gpu") and not accelerators:
+    if any(d.startswith("gpu") for d in config.device_list) and not accelerators:
         raise UsageError(f"--device {config.device}: Keras backend {config.keras_backend} sees no GPU here; use --device cpu")
     if previous:
         refuse_if_changed("dataset", previous.get("task", {}).get("dataset"), task.describe()["dataset"], run_id)
         refuse_if_changed("task", task_identity(previous.get("task")), task_identity(task.describe()), run_id)
     work_dir = folder.path / backend.name.replace("-", "_")
-    objectives = config.search_objectives
     if resume_from is None:
         folder.create()
     done, spent_seconds, killed, disk_peak = recover(folder, previous, task.objective.metric)
-    guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=spent_seconds, started=started)
-
     run: dict[str, Any] = {
         **previous,
         "run_id": run_id,
@@ -231,11 +289,13 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         "objective": task.objective.to_dict(),
         **search_record(backend, config),
         "budget": config.budget.to_dict(),
-        "budget_spent": guard.spent(),
+        "budget_spent": {"trials": len(done), "epochs": sum(t["epochs_run"] for t in done), "seconds": round(spent_seconds, 3)},
         "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn",
                                                                   *BACKEND_PACKAGES[config.keras_backend], *backend.packages)))),
         "keras_backend": keras_backend_in_use(config.keras_backend),
         "device": config.device,
+        "workers": config.workers,
+        "storage": storage_record(backend, config),
         "machine": {**machine_facts(), "accelerators": accelerators},
         "concurrent_runs": concurrent_runs(),
         "git_commit": git_commit(),
@@ -244,7 +304,22 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
         "work_dir": str(work_dir),
     }
     folder.write_run(run)
-    folder.clear_running()
+    for path in folder.running_files():  # recorded by `recover`, and run.json now holds what they spent
+        path.unlink(missing_ok=True)
+    return RunSetup(config=config, backend=backend, task=task, space=space, folder=folder, run=run, work_dir=work_dir, done=done,
+                    spent_seconds=spent_seconds, disk_peak=disk_peak, started=started, resumed=resume_from is not None)
+
+
+def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
+    """The run's one worker, in this process: the backend's native loop under the harness, until the budget is spent."""
+    from backends.base import RunContext
+    from bench.run.harness import Harness
+    from bench.run.progress import ProgressView
+
+    config, backend, task, folder, run, done = setup.config, setup.backend, setup.task, setup.folder, setup.run, setup.done
+    objectives = config.search_objectives
+    guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds,
+                        started=setup.started)
 
     def persist(record: TrialRecord) -> None:
         """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
@@ -260,11 +335,11 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     if config.tensorboard:
         from bench.run.tensorboard import TensorBoardWriter
         listeners.append(TensorBoardWriter(folder.path / TENSORBOARD_DIR, run, objectives, recorded=done).on_trial)
-    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=done,
-                      disk_peak=disk_peak, listeners=listeners, patience=config.patience, execution=config.execution,
+    harness = Harness(task=task, guard=guard, folder=folder, work_dir=setup.work_dir, seed=config.seed, recorded=done,
+                      disk_peak=setup.disk_peak, listeners=listeners, patience=config.patience, execution=config.execution,
                       objectives=objectives)
-    ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
-                     seed=backend.library_seed(config.seed), work_dir=work_dir, resume=resume_from is not None, study_name=run_id,
+    ctx = RunContext(space=setup.space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
+                     seed=backend.library_seed(config.seed), work_dir=setup.work_dir, resume=setup.resumed, study_name=run["run_id"],
                      run_dir=folder.path, objective=task.objective, objectives=objectives)
     status, error = "complete", None
     try:
@@ -288,6 +363,43 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     if harness.task_error is not None:
         raise harness.task_error
     return run
+
+
+def parse_devices(text: str) -> list[str]:
+    """`cpu` or `gpu:0,gpu:1,...` as a list; anything else in one line."""
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    ok = items == ["cpu"] or (items and all(i.startswith("gpu:") and i[4:].isdigit() for i in items) and len(set(items)) == len(items))
+    if not ok:
+        raise UsageError(f"--devices {excerpt(text)}: give cpu, or distinct GPUs as gpu:0,gpu:1,...")
+    return items
+
+
+def check_storage_url(url: str) -> None:
+    """An RDB URL as SQLAlchemy reads it (postgresql://user@host:port/db, sqlite:///path, ...), refused in one line otherwise."""
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(str(url)).scheme
+    if not scheme or not scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "sqlite", "oracle", "mssql"):
+        raise UsageError(f"--storage {excerpt(redact(str(url)))}: give a database URL, e.g. postgresql://user@host:5432/db or "
+                         "sqlite:///path/study.db")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced (run.json and messages never hold it)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def storage_record(backend: Any, config: RunConfig) -> str:
+    """Where the backend keeps its search, as run.json says it (a password never)."""
+    if config.storage is not None:
+        return redact(config.storage)
+    return "journal file (optuna/journal.log)" if backend.name == "optuna" else f"{backend.name}'s own files"
 
 
 TENSORBOARD_DIR = "tensorboard"  # in the run folder: `tensorboard --logdir` on it, or on a folder of runs
@@ -334,16 +446,25 @@ def recover(folder: RunFolder, previous: dict[str, Any], metric: str) -> tuple[l
     done, _ = folder.read_trials()
     seconds = max([float(previous.get("budget_spent", {}).get("seconds", 0.0))] + [float(t["finished_at_seconds"]) for t in done])
     disk_peak = int(previous.get("disk_bytes_peak") or 0)
-    running = folder.read_running()
-    if running is None:
-        return done, seconds, 0, disk_peak
     killed = 0
-    if str(running.get("backend_trial_id")) not in {str(t["backend_trial_id"]) for t in done}:  # else recorded just before the kill
-        record = killed_trial_record(running, number=len(done), metric=metric)
+    recorded_ids = {str(t["backend_trial_id"]) for t in done}
+    next_number = max((int(t["number"]) for t in done), default=-1) + 1
+    for path in folder.running_files():
+        try:
+            running = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        seconds = max(seconds, float(running.get("seconds", 0.0)))
+        disk_peak = max(disk_peak, int(running.get("disk_peak_bytes") or 0))
+        if str(running.get("backend_trial_id")) in recorded_ids:  # recorded just before the kill
+            continue
+        record = killed_trial_record(running, number=next_number, metric=metric)
+        next_number += 1
         folder.append_trial(record)
         done.append(json.loads(record.to_json()))
-        killed = 1
-    return done, max(seconds, float(running.get("seconds", 0.0))), killed, max(disk_peak, int(running.get("disk_peak_bytes") or 0))
+        recorded_ids.add(record.backend_trial_id)
+        killed += 1
+    return done, seconds, killed, disk_peak
 
 
 def progress_record(guard: BudgetGuard, disk: DiskMeter, run: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,66 @@ def optuna_zero_cost(algorithm: str, n_trials: int, storage_dir: Path, space_nam
     injected_delay(f"optuna-{algorithm}")
 
 
+STORAGE_KINDS = ("inmemory", "journal", "postgresql")
+
+
+def _storage_worker(url_or_path: str, study_name: str, n_trials: int, seed: int) -> None:
+    """One process of `optuna_storage_zero_cost`: random search on the shared study, zero-cost objective."""
+    import optuna
+
+    from backends.optuna_backend import journal_storage, rdb_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = rdb_storage(url_or_path) if "://" in url_or_path else journal_storage(Path(url_or_path))
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
+    space = resolve_space("seed_cnn")
+    from backends.optuna_space import suggest
+
+    study.optimize(lambda trial: float(len(suggest(trial, space))) * 0.0 + trial.number % 7, n_trials=n_trials)
+
+
+def optuna_storage_zero_cost(kind: str, workers: int, n_trials: int, work_dir: Path, url: str | None = None) -> float:
+    """Seconds per trial of Optuna's own loop with `workers` processes on one study (threads for the in-memory storage,
+    which processes cannot share): random sampling of the seed CNN's space, zero-cost objective; `n_trials` in all.
+    PostgreSQL's storage is the one `--storage` uses (heartbeat on). Process start-up is excluded: the clock starts when
+    every worker has loaded the study."""
+    import multiprocessing
+
+    import optuna
+
+    from backends.optuna_backend import journal_storage, rdb_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    name = f"speed-{kind}-{workers}-{time.monotonic_ns()}"
+    if kind == "inmemory":
+        study = optuna.create_study(study_name=name, sampler=optuna.samplers.RandomSampler(seed=0))
+        space = resolve_space("seed_cnn")
+        from backends.optuna_space import suggest
+
+        started = time.perf_counter()
+        study.optimize(lambda trial: float(len(suggest(trial, space))) * 0.0 + trial.number % 7, n_trials=n_trials, n_jobs=workers)
+        return (time.perf_counter() - started) / n_trials
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = url if kind == "postgresql" else str(work_dir / f"{name}.log")
+    if target is None:
+        raise ValueError("the postgresql storage needs a database URL")
+    storage = rdb_storage(target) if kind == "postgresql" else journal_storage(Path(target))
+    optuna.create_study(study_name=name, storage=storage)
+    context = multiprocessing.get_context("spawn")
+    shares = [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
+    processes = [context.Process(target=_storage_worker, args=(target, name, share, i)) for i, share in enumerate(shares)]
+    for process in processes:
+        process.start()
+    for process in processes:  # spawned interpreters import optuna first: timed from the study's first trial to its last
+        process.join()
+    study = optuna.load_study(study_name=name, storage=storage)
+    times = sorted(t.datetime_start for t in study.trials)
+    ends = sorted(t.datetime_complete for t in study.trials)
+    if len(study.trials) != n_trials or any(p.exitcode != 0 for p in processes):
+        raise RuntimeError(f"{kind} x{workers}: {len(study.trials)} trials stored of {n_trials}")
+    return (ends[-1] - times[0]).total_seconds() / n_trials
+
+
 def _kt_tuner_class(algorithm: str) -> Any:
     import keras_tuner as kt
 

@@ -22,3 +22,4 @@ def run_bench(tmp_path):
         return result
 
     return run
+

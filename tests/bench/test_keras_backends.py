@@ -37,10 +37,12 @@ def test_the_default_task_runs_on_another_keras_backend(tmp_path, backend, keras
     assert run["library_versions"][keras_backend] == metadata.version(keras_backend)
     assert len(trials) == 3 and all(t["state"] == "complete" and t["epochs_run"] == 2 for t in trials)
     assert run["best_trial"]["test_objective"] > 0.5  # it learned: digits are 10 classes
-    # Each trial's first epoch carries the backend's tracing/compilation: recorded, and visible against the second epoch.
+    # Each trial's first epoch carries the backend's tracing/compilation: recorded, and visible against the second epoch
+    # (JAX traces and compiles its train step; Keras's torch backend runs eagerly unless --jit-compile on, so not there).
     for t in trials:
         assert t["startup_seconds"] >= t["build_seconds"] > 0
-        assert t["epoch_seconds"][0] > t["epoch_seconds"][1], t["epoch_seconds"]
+        if keras_backend == "jax":
+            assert t["epoch_seconds"][0] > t["epoch_seconds"][1], t["epoch_seconds"]
 
 
 def test_steps_per_execution_is_what_keras_runs(tmp_path):

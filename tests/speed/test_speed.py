@@ -45,6 +45,20 @@ def test_keras_tuner_search_per_trial_with_trivial_model(benchmark, tmp_path, al
     _per_trial(benchmark, SEARCH_TRIALS)
 
 
+STORAGE_TRIALS = 40 if QUICK else 400
+
+
+@pytest.mark.benchmark(group="storage")
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("kind", list(m.STORAGE_KINDS))
+def test_optuna_storage_overhead_per_trial(benchmark, tmp_path, request, kind, workers):
+    """Optuna's loop per trial on each storage at 1, 2 and 4 workers, zero-cost objective (PostgreSQL: a throw-away
+    server started for the session, as the tests start it)."""
+    url = request.getfixturevalue("postgres_server")() if kind == "postgresql" else None
+    seconds = benchmark.pedantic(m.optuna_storage_zero_cost, args=(kind, workers, STORAGE_TRIALS, tmp_path, url), rounds=1, iterations=1)
+    benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=STORAGE_TRIALS, workers=workers)
+
+
 SCALE = {"optuna": 50 if QUICK else 1000, "keras-tuner": 5 if QUICK else 200}
 
 

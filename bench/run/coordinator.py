@@ -1,0 +1,422 @@
+"""A multi-worker run (`--workers N`, `--devices`, `--storage`, `--trials-per-worker`): start the worker processes (and
+KerasTuner's chief), watch them, replace those that end while budget is left, record what a killed one was running, and
+write the final record.
+
+The workers share the run's ledger (one budget, one trial numbering), its trials.jsonl and the backend's own search:
+Optuna's study in the journal file or the RDB, KerasTuner's oracle served by the chief.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.run.ledger import Ledger, SharedGuard
+from bench.run.records import RunFolder, TrialRecord
+from bench.run.runner import RunSetup, _now, finish_record
+
+POLL_SECONDS = 0.2
+CHIEF_START_SECONDS = 180
+WORKER_LOGS = "workers"  # in the run folder: each worker's stdout and stderr
+CHIEF_LISTEN_VARIABLE = "TUNEBENCH_CHIEF_LISTEN"  # the address KerasTuner's chief listens on (default 127.0.0.1)
+
+
+@dataclasses.dataclass
+class WorkerProcess:
+    name: str
+    index: int
+    device: str
+    process: subprocess.Popen
+    started_at: float
+    log: Path
+    ended_at: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        code = self.process.poll()
+        return {"name": self.name, "pid": self.process.pid, "device": self.device, "started_at_seconds": round(self.started_at, 3),
+                "ended_at_seconds": None if self.ended_at is None else round(self.ended_at, 3),
+                "exit": None if code is None else (f"signal {-code}" if code < 0 else code)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Coordinator:
+    def __init__(self, setup: RunSetup, *, quiet: bool, verbose: bool) -> None:
+        self.setup, self.quiet, self.verbose = setup, quiet, verbose
+        self.config, self.folder, self.run = setup.config, setup.folder, setup.run
+        self.ledger = Ledger(self.folder.path)
+        done = setup.done
+        self.ledger.create(trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds)
+        with self.ledger.locked() as state:  # numbers continue after the highest recorded one; the best so far is known
+            state["claimed"] = max([int(t["number"]) + 1 for t in done] + [len(done)])
+            from bench.run.records import best_trial
+            best = best_trial(done, setup.task.objective)
+            state["best"] = None if best is None else best["objective"]
+        self.guard = SharedGuard(self.config.budget, self.ledger)
+        self.workers: list[WorkerProcess] = []
+        self.ended: list[WorkerProcess] = []
+        self.chief: subprocess.Popen | None = None
+        self.killed: list[dict[str, Any]] = []  # running-trial files of killed workers, recorded as failed
+        self.next_index = 0
+        self.env = dict(os.environ)
+        self.trials_seen = 0
+        self.offset = 0
+        self.error: str | None = None
+        self.interrupts = 0
+        self.failed_starts = 0
+        self.view: Any = None  # the progress display, set by `coordinate`
+
+    # -- processes
+
+    def start_chief(self) -> None:
+        """KerasTuner's chief: its oracle serves the workers on a free local port (its address goes into run.json)."""
+        port = free_port()
+        listen = os.environ.get(CHIEF_LISTEN_VARIABLE, "127.0.0.1")  # 0.0.0.0: workers on other machines may join
+        self.run["chief"] = f"{'127.0.0.1' if listen == '127.0.0.1' else socket.getfqdn()}:{port}"
+        self.folder.write_run(self.run)
+        env = {**self.env, "KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": listen, "KERASTUNER_ORACLE_PORT": str(port)}
+        log = self._log_path("chief")
+        self.chief = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(self.folder.path), "--worker", "chief", "--chief"],
+                                      env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + CHIEF_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.chief.poll() is not None:
+                raise UsageError(f"KerasTuner's chief ended before serving (exit {self.chief.returncode}): {self._tail(log)}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1" if listen in ("127.0.0.1", "0.0.0.0") else listen, port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise UsageError(f"KerasTuner's chief did not serve within {CHIEF_START_SECONDS} s; see {log}")
+
+    def start_worker(self) -> WorkerProcess:
+        index = self.next_index
+        self.next_index += 1
+        name = f"w{index}"
+        devices = self.config.device_list
+        worker = spawn_worker(self.folder.path, self.run, name, index, devices[index % len(devices)], self._log_path(name), self.env)
+        worker.started_at = self.guard.seconds
+        self.workers.append(worker)
+        self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]  # pids on disk: a user can find them
+        self.folder.write_run(self.run)
+        return worker
+
+    def _log_path(self, name: str) -> Path:
+        path = self.folder.path / WORKER_LOGS / f"{name}.log"
+        path.parent.mkdir(exist_ok=True)
+        return path
+
+    @staticmethod
+    def _tail(log: Path) -> str:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error:")]
+        return (errors or lines or ["(no output)"])[-1][:300]
+
+    # -- the run
+
+    def prepare_backend(self) -> None:
+        if self.setup.backend.name == "optuna":
+            self._optuna_study()  # created once here, so that the workers only load it; killed trials of a resume settled
+        elif self.setup.backend.name == "keras-tuner":
+            self.start_chief()
+        else:
+            raise UsageError(f"backend {self.setup.backend.name} has no multi-worker mode; drop --workers/--storage/--trials-per-worker")
+
+    def _optuna_study(self) -> Any:
+        import optuna
+
+        from backends.optuna_backend import JOURNAL_FILE, journal_storage, rdb_storage
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        self.setup.work_dir.mkdir(parents=True, exist_ok=True)
+        storage = rdb_storage(self.config.storage) if self.config.storage else journal_storage(self.setup.work_dir / JOURNAL_FILE)
+        objectives = self.config.search_objectives
+        directions = [o.optuna_direction for o in objectives] if objectives else [self.setup.task.objective.optuna_direction]
+        try:
+            return optuna.create_study(study_name=self.run["run_id"], storage=storage, directions=directions,
+                                       load_if_exists=self.setup.resumed)
+        except optuna.exceptions.DuplicatedStudyError:
+            raise UsageError(f"the storage already holds a study named {self.run['run_id']}; choose another --run-id") from None
+
+    def loop(self) -> str:
+        """Keep the workers going until the budget is spent, the search ends, or the user stops it; the run's status."""
+        for _ in range(self.config.workers):
+            self.start_worker()
+        while self.workers:
+            time.sleep(POLL_SECONDS)
+            self.read_new_trials()
+            for worker in list(self.workers):
+                code = worker.process.poll()
+                if code is None:
+                    continue
+                worker.ended_at = self.guard.seconds
+                self.workers.remove(worker)
+                self.ended.append(worker)
+                if code == 2:
+                    self.error = self.error or self._tail(worker.log)
+                    self.stop_workers("crashed")
+                elif code not in (0, 130):  # killed (SIGKILL, OOM) or crashed: what it was running is recorded failed
+                    self.record_killed(worker)
+                    if code > 0 and not any(t.get("worker") == worker.name for t in self.folder.read_trials()[0]):
+                        self.failed_starts += 1  # a worker that crashes before any trial would crash again: stop after 3
+                        if self.failed_starts >= 3:
+                            self.error = f"workers keep crashing before their first trial (exit {code}): {self._tail(worker.log)}"
+                            self.stop_workers("crashed")
+                if self.should_replace(worker, code):
+                    self.start_worker()
+        self.wait_for_joined_workers()
+        self.read_new_trials()
+        if self.error:
+            return "crashed"
+        return "interrupted" if self.guard.interrupted or self.ledger.read().get("stopped") == "interrupted" else "complete"
+
+    def wait_for_joined_workers(self, stale_seconds: float = 120.0) -> None:
+        """Workers that joined from elsewhere (`bench join`) may still run claimed trials: wait while their running-trial
+        files are fresh (each is rewritten at every epoch end)."""
+        running_dir = self.folder.path / "running"
+        while True:
+            fresh = [p for p in running_dir.glob("*.json") if time.time() - p.stat().st_mtime < stale_seconds] if running_dir.exists() else []
+            if not fresh or self.error:
+                return
+            time.sleep(POLL_SECONDS)
+            self.read_new_trials()
+
+    def should_replace(self, worker: WorkerProcess, code: int) -> bool:
+        """A worker that ended while budget is left is replaced: after its --trials-per-worker, or when it was killed. One
+        that ended by itself (the search had nothing left to try) is not."""
+        if self.error or self.guard.interrupted or self.guard.exhausted() is not None:
+            return False
+        if code == 0:
+            return self.config.trials_per_worker is not None
+        return code not in (2, 130)
+
+    def record_killed(self, worker: WorkerProcess) -> None:
+        """The trial a killed worker was running: failed in our records now (from its last checkpoint), and in the
+        backend's storage at the end (`settle_storage`), unless Optuna's heartbeat fails it first."""
+        from bench.run.harness import killed_trial_record
+
+        path = RunFolder(self.folder.path, worker=worker.name).running_json
+        try:
+            running = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return  # killed between trials: nothing was running
+        recorded = {str(t["backend_trial_id"]) for t in self.folder.read_trials()[0]}
+        if str(running.get("backend_trial_id")) not in recorded:
+            record = killed_trial_record(running, number=int(running["number"]), metric=self.setup.task.objective.metric)
+            self.folder.append_trial(record)
+            self.guard.count_trial()  # its epochs were counted as they ended
+        path.unlink(missing_ok=True)
+        self.killed.append({**running, "killed_at": time.time()})
+        self.run["killed_trials_recorded"] = self.run.get("killed_trials_recorded", 0) + 1
+
+    def read_new_trials(self) -> None:
+        """New lines of trials.jsonl: progress, and run.json's spent budget rewritten."""
+        path = self.folder.trials_jsonl
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        fields = {f.name for f in dataclasses.fields(TrialRecord)}
+        for line in complete.decode("utf-8").splitlines():
+            if line.strip():
+                data = json.loads(line)
+                self.view.on_trial(TrialRecord(**{k: v for k, v in data.items() if k in fields}))
+                self.trials_seen += 1
+        if complete:
+            self.run["budget_spent"] = self.guard.spent()
+            self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]
+            self.folder.write_run(self.run)
+
+    def stop_workers(self, reason: str) -> None:
+        self.ledger.stop(reason)
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                try:
+                    os.kill(worker.process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def on_interrupt(self, signum: int, frame: Any) -> None:
+        """First Ctrl-C: every worker stops at its next batch, its trial recorded failed. Second: stop them at once."""
+        self.interrupts += 1
+        self.guard.interrupt()
+        if self.interrupts == 1:
+            if not self.quiet:
+                print("\nstopping: every worker's running trial is cut short and recorded as failed (Ctrl-C again to stop at once)",
+                      file=sys.stderr)
+            self.stop_workers("interrupted")
+        else:
+            for worker in self.workers:
+                if worker.process.poll() is None:
+                    worker.process.kill()
+
+    def settle_storage(self) -> None:
+        """Trials the backend's storage still holds as running (killed workers'): failed there too, as in our records."""
+        if not self.killed and not self.setup.resumed:
+            return
+        from bench.run.harness import Harness
+
+        trials, _ = self.folder.read_trials()
+        harness = Harness(task=self.setup.task, guard=self.guard, folder=self.folder, work_dir=self.setup.work_dir, seed=self.config.seed,
+                          recorded=trials)
+        if self.setup.backend.name == "optuna":
+            self._settle_optuna(harness)
+        elif self.setup.backend.name == "keras-tuner":
+            self._settle_keras_tuner(harness)
+
+    def _settle_optuna(self, harness: Any) -> None:
+        import optuna
+
+        from backends.optuna_backend import GRACE_SECONDS, settle_running_trials
+
+        study = self._optuna_study_loaded()
+        objectives = self.config.search_objectives
+        if self.config.storage:  # RDB: Optuna's heartbeat fails a stale trial itself, once its grace period has passed
+            latest = max((k["killed_at"] for k in self.killed), default=0.0)
+            time.sleep(max(0.0, latest + GRACE_SECONDS + 1 - time.time()))
+            optuna.storages.fail_stale_trials(study)
+            return
+        settle_running_trials(study, study._storage, harness, self.setup.space, [o.name for o in objectives] if objectives else None)
+
+    def _optuna_study_loaded(self) -> Any:
+        import optuna
+
+        from backends.optuna_backend import JOURNAL_FILE, journal_storage, rdb_storage
+
+        storage = rdb_storage(self.config.storage) if self.config.storage else journal_storage(self.setup.work_dir / JOURNAL_FILE)
+        return optuna.load_study(study_name=self.run["run_id"], storage=storage)
+
+    def _settle_keras_tuner(self, harness: Any) -> None:
+        """KerasTuner has no heartbeat: its reloaded oracle queues a killed worker's trial for a retry; ended as failed."""
+        import keras_tuner as kt
+
+        from backends.keras_tuner_backend import settle_killed_trials
+        from backends.keras_tuner_space import declare
+
+        space, objectives = self.setup.space, self.config.search_objectives
+        metric = self.setup.task.objective.metric
+
+        class Declared(kt.HyperModel):
+            def build(self, hp: Any) -> Any:
+                declare(hp, space)
+                return None
+
+        objective = ([kt.Objective(o.name, o.direction) for o in objectives] if objectives
+                     else kt.Objective(metric, direction=self.setup.task.objective.direction))
+        os.environ["KERASTUNER_TUNER_ID"] = "chief"  # the chief's saved state (tuner_chief.json and its oracle), reloaded here
+        try:
+            tuner_class = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband,
+                           "grid": kt.GridSearch}[self.config.algorithm]
+            limit = ({"max_epochs": self.config.budget.max_epochs, "factor": 3, "hyperband_iterations": None}
+                     if self.config.algorithm == "hyperband" else {"max_trials": 10**6})
+            tuner = tuner_class(Declared(), objective=objective, directory=str(self.setup.work_dir), project_name="search",
+                                overwrite=False, **limit)
+            settle_killed_trials(tuner, harness, space, metric, [o.name for o in objectives] if objectives else None)
+        finally:
+            os.environ.pop("KERASTUNER_TUNER_ID", None)
+
+    def finish(self, status: str) -> dict[str, Any]:
+        if self.chief is not None and self.chief.poll() is None:
+            self.chief.terminate()
+            try:
+                self.chief.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.chief.kill()
+        if self.config.storage is None or self.killed:
+            self.settle_storage()
+        from bench.run.objectives import pareto_trials
+        from bench.run.records import DiskMeter
+
+        trials, _ = self.folder.read_trials()
+        disk = DiskMeter(self.setup.work_dir, peak=max([self.setup.disk_peak] + [int(t.get("disk_bytes") or 0) for t in trials]))
+        self.run.update(finish_record(trials, self.guard, disk, self.run, status, self.error, self.setup.task.objective))
+        budget, spent = self.config.budget, self.guard.spent()
+        self.run["overshoot"] = {  # beyond a limit: trials already running when it was reached finished their epoch
+            "trials": max(0, spent["trials"] - budget.trials) if budget.trials else 0,
+            "epochs": max(0, spent["epochs"] - budget.epoch_budget) if budget.epoch_budget else 0,
+            "seconds": round(max(0.0, spent["seconds"] - budget.time_budget), 3) if budget.time_budget else 0.0,
+        }
+        self.run["memory_peak_bytes"] = max([int(t.get("memory_rss_bytes") or 0) for t in trials] + [0])  # any one worker's
+        self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]
+        self.run["trials_by_worker"] = {name: sum(1 for t in trials if t.get("worker") == name)
+                                        for name in sorted({str(t.get("worker")) for t in trials})}
+        if self.config.search_objectives:
+            self.run["pareto_trials"] = pareto_trials(sorted(trials, key=lambda t: t["number"]), self.config.search_objectives)
+        self.run["ended_at"] = _now()
+        self.folder.write_run(self.run)
+        return self.run
+
+
+def spawn_worker(run_dir: Path, run: dict[str, Any], name: str, index: int, device: str, log: Path, env: dict[str, str]) -> WorkerProcess:
+    """`python -m bench.run.worker` for this run, in its own session (a terminal's Ctrl-C reaches the coordinator only)."""
+    env = dict(env)
+    if run.get("chief"):
+        host, port = run["chief"].rsplit(":", 1)
+        env.update(KERASTUNER_TUNER_ID=f"tuner-{name}", KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(run_dir), "--worker", name, "--index", str(index)],
+                               env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return WorkerProcess(name, index, device, process, 0.0, log)
+
+
+def join(run_dir: Path, workers: int) -> int:
+    """`bench join RUN_FOLDER`: add `workers` worker processes on this machine to a running run (the folder shared, e.g.
+    over NFS; Optuna's RDB storage or KerasTuner's chief reachable). Their trials go into the run's trials.jsonl under
+    names host-pid-k, and spend the run's budget; returns when they end."""
+    run = RunFolder(run_dir).read_run()
+    if run.get("status") != "running":
+        raise UsageError(f"run {run['run_id']} is {run.get('status')}, not running; only a running run can be joined")
+    if not (run.get("workers", 1) > 1 or (run.get("config") or {}).get("storage") or (run.get("config") or {}).get("trials_per_worker")):
+        raise UsageError(f"run {run['run_id']} runs in one process; start it with --workers N to join it")
+    host = socket.gethostname()
+    devices = (run.get("config") or {}).get("devices") or run.get("device") or "cpu"
+    started = []
+    for k in range(workers):
+        name = f"{host}-{os.getpid()}-{k}"
+        started.append(spawn_worker(run_dir, run, name, 1000 + k, devices.split(",")[k % len(devices.split(","))],
+                                    run_dir / WORKER_LOGS / f"{name}.log", dict(os.environ)))
+    codes = [w.process.wait() for w in started]
+    return max(codes) if any(c not in (0, 130) for c in codes) else 0
+
+
+def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]:
+    """Run `setup` as its worker processes; returns the final run record."""
+    from bench.run.progress import ProgressView
+
+    backend = setup.backend
+    if not backend.distributed:
+        raise UsageError(f"backend {backend.name} has no multi-worker mode; drop --workers, --storage and --trials-per-worker")
+    coordinator = Coordinator(setup, quiet=quiet, verbose=verbose)
+    coordinator.view = ProgressView(coordinator.guard, setup.task.objective, quiet=quiet,
+                                    title=f"{backend.name}/{setup.config.algorithm} x{setup.config.workers}")
+    previous = signal.signal(signal.SIGINT, coordinator.on_interrupt)
+    status = "crashed"
+    try:
+        coordinator.prepare_backend()
+        with coordinator.view:
+            status = coordinator.loop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for worker in coordinator.workers:  # an error here must not leave workers behind
+            if worker.process.poll() is None:
+                worker.process.kill()
+        run = coordinator.finish(status)
+    if coordinator.error:
+        raise UsageError(coordinator.error.removeprefix("error: "))
+    return run
+

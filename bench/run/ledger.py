@@ -1,0 +1,139 @@
+"""One budget shared by every worker process of a run: a small JSON ledger in the run folder, changed under a file lock.
+
+Workers on this machine (and on others that mount the run folder) claim each trial before the backend creates it, count
+every epoch and finished trial here, and read the run's clock from its origin. A limit reached stops new claims at once;
+trials already running finish their epoch (that overshoot is recorded in run.json).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.run.budget import Budget, BudgetGuard
+
+LEDGER_FILE = "ledger.json"
+
+
+class Ledger:
+    """The run's shared counts: trials claimed and finished, epochs, the clock's origin, the best complete objective."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LEDGER_FILE
+        self.lock_path = run_dir / (LEDGER_FILE + ".lock")
+
+    def create(self, *, trials: int, epochs: int, seconds: float) -> None:
+        """A new (or resumed) run's ledger: what earlier sessions spent, and the clock running on from there."""
+        self._write({"claimed": trials, "finished": trials, "epochs": epochs, "origin": time.time() - seconds, "stopped": None,
+                     "best": None})
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[dict[str, Any]]:
+        """The ledger, read under an exclusive lock; changes to the dict are written back when the block ends."""
+        with open(self.lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = self.read()
+                before = dict(state)
+                yield state
+                if state != before:
+                    self._write(state)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def _write(self, state: dict[str, Any]) -> None:
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def stop(self, reason: str) -> None:
+        with self.locked() as state:
+            state["stopped"] = state["stopped"] or reason
+
+
+class SharedGuard(BudgetGuard):
+    """A BudgetGuard whose counts are the ledger's: every worker of the run spends the same budget."""
+
+    def __init__(self, budget: Budget, ledger: Ledger) -> None:
+        self.ledger = ledger
+        state = ledger.read()
+        self._origin = float(state["origin"])
+        super().__init__(budget, trials=state["finished"], epochs=state["epochs"])
+        self.claimed_number: int | None = None  # the trial number this worker claimed last
+
+    @property
+    def seconds(self) -> float:
+        return time.time() - self._origin
+
+    def _limits(self, state: dict[str, Any], *, claimed: bool) -> str | None:
+        self.trials, self.epochs = state["finished"], state["epochs"]
+        if self.interrupted or state.get("stopped") == "interrupted":
+            return "interrupted"
+        used = state["claimed"] if claimed else state["finished"]
+        if self.budget.trials is not None and used >= self.budget.trials:
+            return "trials"
+        if self.budget.epoch_budget is not None and state["epochs"] >= self.budget.epoch_budget:
+            return "epochs"
+        if self.out_of_time():
+            return "time"
+        return None
+
+    def exhausted(self) -> str | None:
+        """As BudgetGuard's, with trials counted as claimed: a trial another worker is running is spent already."""
+        return self._limits(self.ledger.read(), claimed=True)
+
+    def claim_trial(self) -> int | None:
+        """The next trial's number, or None when a limit is reached (no trial may start then)."""
+        with self.ledger.locked() as state:
+            if self._limits(state, claimed=True) is not None:
+                self.claimed_number = None
+                return None
+            self.claimed_number = state["claimed"]
+            state["claimed"] += 1
+            return self.claimed_number
+
+    def take_number(self) -> int:
+        """A trial number whatever the budget says: for a trial that already ran (a killed one being recorded)."""
+        with self.ledger.locked() as state:
+            state["claimed"] += 1
+            return state["claimed"] - 1
+
+    def count_epoch(self) -> None:
+        with self.ledger.locked() as state:
+            state["epochs"] += 1
+            self.epochs = state["epochs"]
+
+    def count_trial(self) -> None:
+        with self.ledger.locked() as state:
+            state["finished"] += 1
+            self.trials = state["finished"]
+
+    def note_best(self, value: float, better: Any) -> None:
+        """Keep the run's best complete objective (for which trials need a test score), across workers."""
+        with self.ledger.locked() as state:
+            if better(value, state.get("best")):
+                state["best"] = value
+
+    def best(self) -> float | None:
+        return self.ledger.read().get("best")
+
+    def trials_left(self) -> int | None:
+        if self.budget.trials is None:
+            return None
+        return max(0, self.budget.trials - self.ledger.read()["claimed"])
+
+    def epochs_left(self) -> int | None:
+        return None if self.budget.epoch_budget is None else max(0, self.budget.epoch_budget - self.ledger.read()["epochs"])
+
+    def spent(self) -> dict[str, float | int]:
+        state = self.ledger.read()
+        return {"trials": state["finished"], "epochs": state["epochs"], "seconds": round(self.seconds, 3)}

@@ -1,0 +1,77 @@
+"""One worker process of a multi-worker run: `python -m bench.run.worker RUN_FOLDER --worker NAME [--index K] [--chief]`.
+
+It reads the run's config from run.json, loads the task, and runs the backend's native loop on the shared search
+(Optuna's storage, KerasTuner's chief) under the run's shared budget (the ledger), appending its trials to the run's
+trials.jsonl. `python -m bench join RUN_FOLDER` starts such workers on another machine that mounts the run folder.
+Exit status: 0 when the budget (or --trials-per-worker) ended it, 2 for a usage or task error (one line on stderr),
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") -> int:
+    """Run this process's part of the run; returns its exit status."""
+    from backends.base import Distribution, RunContext
+    from bench.run.environment import configure_runtime
+    from bench.run.harness import Harness
+    from bench.run.ledger import Ledger, SharedGuard
+    from bench.run.records import RunFolder
+    from bench.run.runner import TENSORBOARD_DIR, RunConfig, graceful_interrupt, load_task_and_space, prepare
+
+    run = RunFolder(run_dir).read_run()
+    config = RunConfig.from_dict(run["config"])
+    device = config.device_list[index % len(config.device_list)]
+    configure_runtime(config.keras_backend, device, verbose=False)
+    config, backend, space = prepare(config)
+    task, space = load_task_and_space(config, backend, space)
+    guard = SharedGuard(config.budget, Ledger(run_dir))
+    folder = RunFolder(run_dir, worker=name)
+    recorded, _ = folder.read_trials()
+    objectives = config.search_objectives
+    listeners: list[Any] = []
+    if config.tensorboard:
+        from bench.run.tensorboard import TensorBoardWriter
+        listeners.append(TensorBoardWriter(run_dir / TENSORBOARD_DIR, run, objectives).on_trial)
+    work_dir = Path(run["work_dir"])
+    harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=recorded,
+                      listeners=listeners, patience=config.patience, execution=config.execution, objectives=objectives, worker=name)
+    distribution = Distribution(worker=name, index=index, role=role, storage=config.storage, chief=run.get("chief"),
+                                trials_per_worker=config.trials_per_worker)
+    ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
+                     seed=backend.library_seed(config.seed), work_dir=work_dir, resume=bool(run.get("resumed_with")) and role == "chief",
+                     study_name=run["run_id"], run_dir=run_dir, objective=task.objective, objectives=objectives, distribution=distribution)
+    try:
+        with graceful_interrupt(guard, quiet=True):
+            backend.run(ctx)
+    except KeyboardInterrupt:
+        return 130
+    if harness.task_error is not None:
+        print(f"error: {harness.task_error}", file=sys.stderr)
+        return 2
+    return 130 if guard.interrupted else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.errors import UsageError, one_line
+
+    parser = argparse.ArgumentParser(prog="python -m bench.run.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--worker", required=True, help="this worker's name in the records")
+    parser.add_argument("--index", type=int, default=0, help="distinct per worker: its device (of --devices) and sampler seed")
+    parser.add_argument("--chief", action="store_true", help="KerasTuner: serve the oracle (runs no trial)")
+    args = parser.parse_args(argv)
+    try:
+        return run_worker(args.run_dir.absolute(), name=args.worker, index=args.index, role="chief" if args.chief else "worker")
+    except UsageError as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Several worker processes on one search under one budget: Optuna (journal file, PostgreSQL) and KerasTuner's
+chief/worker mode; faults (SIGKILL of a worker, Ctrl-C), workers joining, workers replaced after K trials.
+
+Checked against the backends' own storage (Optuna's study read back, KerasTuner's trial files), the workers' process ids,
+and the trials' own start and end times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backends.conformance import check_run_invariants, keras_tuner_stored_trials, optuna_stored_trials
+from tests.helpers import ROOT, bench, error_lines
+
+SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: workers' trials overlap, a kill lands inside one
+
+
+def _run(folder: Path) -> dict:
+    return json.loads((folder / "run.json").read_text())
+
+
+def _overlap(trials: list[dict]) -> bool:
+    """Two trials of different workers ran at the same time."""
+    return any(a["worker"] != b["worker"] and a["started_at_seconds"] < b["finished_at_seconds"] and b["started_at_seconds"] < a["finished_at_seconds"]
+               for a in trials for b in trials)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "trials"), [("optuna", 8), ("keras-tuner", 6)])
+def test_two_workers_record_exactly_the_budget(tmp_path: Path, backend: str, trials: int) -> None:
+    """The issue's commands: `bench run --backend B --workers 2 --trials T --max-epochs 2` (the CNN on digits)."""
+    result = bench("run", "--backend", backend, "--workers", "2", "--trials", str(trials), "--max-epochs", "2", "--run-id", "r",
+                   "--results-dir", str(tmp_path), "--quiet", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _run(tmp_path / "r")
+    recorded = check_run_invariants(run)  # every trial against the backend's storage: none lost, none repeated
+    stored = (optuna_stored_trials if backend == "optuna" else keras_tuner_stored_trials)(run)
+    assert len(recorded) == len(stored) == trials and run["budget_spent"]["trials"] == trials
+    assert len({s.backend_trial_id for s in stored}) == trials
+    assert {t["worker"] for t in recorded} == {"w0", "w1"}
+    assert {w["name"] for w in run["worker_processes"]} == {"w0", "w1"} and len({w["pid"] for w in run["worker_processes"]}) == 2
+    assert _overlap(recorded), "the two workers never ran trials at the same time"
+    assert run["status"] == "complete" and run["workers"] == 2 and run["overshoot"]["trials"] == 0
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", "--task", SLOW_TASK, "--max-epochs", "3", "--run-id", "r",
+                             "--results-dir", str(tmp_path), "--quiet", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _kill_a_worker_mid_trial(folder: Path) -> dict:
+    """SIGKILL worker w0 after its running trial finished an epoch; returns what that trial had saved."""
+    running = folder / "running" / "w0.json"
+    _wait_for(lambda: json.loads(running.read_text())["epochs_run"] >= 1)
+    pid = next(w["pid"] for w in _run(folder)["worker_processes"] if w["name"] == "w0")
+    saved = json.loads(running.read_text())
+    os.kill(pid, signal.SIGKILL)
+    return saved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_a_worker_killed_mid_trial_fails_its_trial_and_the_budget_holds(tmp_path: Path, backend: str) -> None:
+    proc = _start(tmp_path, "--backend", backend, "--workers", "2", "--trials", "8")
+    saved = _kill_a_worker_mid_trial(tmp_path / "r")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    run = _run(tmp_path / "r")
+    trials = check_run_invariants(run)  # the killed trial is failed in Optuna's study / KerasTuner's oracle too
+    assert len(trials) == 8 and run["budget_spent"]["trials"] == 8
+    killed = [t for t in trials if t["stopped_by"] == "killed"]
+    assert [(t["backend_trial_id"], t["worker"], t["state"]) for t in killed] == [(saved["backend_trial_id"], "w0", "failed")]
+    assert killed[0]["epochs_run"] >= 1
+    assert {"w1", "w2"} <= {t["worker"] for t in trials}  # w0's replacement went on with the others
+    assert any(w["name"] == "w0" and w["exit"] == "signal 9" for w in run["worker_processes"])
+
+
+@pytest.mark.slow
+def test_postgresql_storage_with_a_joined_worker_and_a_killed_one(tmp_path: Path, postgres_server) -> None:
+    """The study in PostgreSQL (a plain postgresql:// URL, heartbeat on): one worker joins through `bench join`, one is
+    killed with SIGKILL part-way; Optuna's heartbeat fails the killed trial in the database, and the budget holds."""
+    import optuna
+
+    url = postgres_server()
+    proc = _start(tmp_path, "--backend", "optuna", "--workers", "2", "--trials", "10", "--storage", url)
+    folder = tmp_path / "r"
+    _wait_for(lambda: _run(folder)["status"] == "running" and (folder / "running" / "w1.json").exists())
+    joined = subprocess.Popen([sys.executable, "-m", "bench", "join", str(folder)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    saved = _kill_a_worker_mid_trial(folder)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert joined.wait(timeout=300) == 0, joined.stderr.read()[-3000:]
+    run = _run(folder)
+    assert run["storage"] == url and run["status"] == "complete"
+    study = optuna.load_study(study_name=run["run_id"], storage=url)
+    by_number = {str(t.number): t for t in study.trials}
+    trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+    assert len(trials) == len(study.trials) == 10 and run["budget_spent"]["trials"] == 10
+    assert by_number[saved["backend_trial_id"]].state == optuna.trial.TrialState.FAIL  # failed by Optuna's heartbeat
+    for t in trials:
+        stored = by_number[t["backend_trial_id"]]
+        assert stored.state.name.lower().replace("fail", "failed") == t["state"]
+        if t["state"] == "complete":
+            assert stored.value == pytest.approx(t["objective"])
+    assert any(t["worker"].startswith(os.uname().nodename) for t in trials), "the joined worker ran no trial"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "--backend", "optuna", "--workers", "2", "--trials", "8")
+    folder = tmp_path / "r"
+    _wait_for(lambda: len((folder / "trials.jsonl").read_text().splitlines()) >= 2 and (folder / "running" / "w0.json").exists())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    run = _run(folder)
+    assert run["status"] == "interrupted"
+    assert all(w["exit"] in (130, 0) for w in run["worker_processes"]), run["worker_processes"]
+    trials = check_run_invariants(run)
+    interrupted = [t for t in trials if t["stopped_by"] == "interrupted"]
+    assert interrupted and all(t["state"] == "failed" for t in interrupted)
+    result = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _run(folder)
+    assert run["status"] == "complete" and len(check_run_invariants(run)) == 8
+
+
+def test_workers_are_replaced_after_k_trials(tmp_path: Path) -> None:
+    result = bench("run", "--task", "synthetic", "--workers", "1", "--trials-per-worker", "2", "--trials", "6", "--max-epochs", "2",
+                   "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _run(tmp_path / "r")
+    trials = check_run_invariants(run)
+    assert len(trials) == 6
+    by_worker = {}
+    for t in trials:
+        by_worker.setdefault(t["worker"], []).append(t)
+    assert sorted(by_worker) == ["w0", "w1", "w2"] and all(len(v) == 2 for v in by_worker.values())
+    assert len({w["pid"] for w in run["worker_processes"]}) == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--devices", "gpu:0,gpu:0"], "give cpu, or distinct GPUs"),
+    (["--devices", "gpu:0,gpu:1", "--workers", "3"], "one worker runs per listed GPU"),
+    (["--backend", "keras-tuner", "--storage", "postgresql://u@h:5432/d"], "--storage is for optuna"),
+    (["--storage", "not a url"], "give a database URL"),
+    (["--storage", "postgresql://u:secret@h:5432/d", "--backend", "keras-tuner"], "--storage is for optuna"),
+])
+def test_bad_distribution_flags_get_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = bench("run", "--task", "synthetic", *args, "--results-dir", str(tmp_path), timeout=300)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+    assert "secret" not in result.stderr
