@@ -36,7 +36,13 @@ def rdb_storage(url: str) -> Any:
     """Optuna's RDB storage with heartbeat on: stale trials of killed workers are failed by Optuna itself."""
     from optuna.storages import RDBStorage
 
-    return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is not None:
+        url = f"postgresql+psycopg://{rest}"  # a plain URL, read with psycopg 3 whatever SQLAlchemy's default driver is
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    except ImportError:
+        raise UsageError(f"--storage {scheme}://...: its database driver is not installed (PostgreSQL: pip install -e '.[postgres]')") from None
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:

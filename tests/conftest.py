@@ -28,11 +28,13 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):
     import socket
     import subprocess
 
-    if not (PG_BIN / "initdb").exists() or importlib_missing("psycopg2"):
+    if not (PG_BIN / "initdb").exists() or importlib_missing("psycopg"):
         if os.environ.get("CI"):
-            pytest.fail("CI needs PostgreSQL 15 (/usr/lib/postgresql/15/bin) and psycopg2 (the postgres extra)")
-        pytest.skip("no PostgreSQL 15 server binaries or no psycopg2 here (pip install -e '.[postgres]')")
-    data = tmp_path_factory.mktemp("pg")
+            pytest.fail("CI needs PostgreSQL 15 (/usr/lib/postgresql/15/bin) and psycopg (the postgres extra)")
+        pytest.skip("no PostgreSQL 15 server binaries or no psycopg here (pip install -e '.[postgres]')")
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="tunebench-pg-"))  # under /tmp itself: pytest's own folders are private to root
     as_postgres: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
@@ -48,19 +50,18 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):
     counter = iter(range(10**6))
 
     def fresh_database() -> str:
-        import psycopg2
+        import psycopg
 
         name = f"tunebench_{next(counter)}"
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-        connection.autocommit = True
-        connection.cursor().execute(f"CREATE DATABASE {name}")
-        connection.close()
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
         return f"postgresql://postgres@127.0.0.1:{port}/{name}"
 
     try:
         yield fresh_database
     finally:
         subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(cluster), "-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def importlib_missing(name: str) -> bool:

@@ -410,6 +410,11 @@ def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]
         coordinator.prepare_backend()
         with coordinator.view:
             status = coordinator.loop()
+    except UsageError as exc:
+        coordinator.error = str(exc)
+    except Exception as exc:
+        coordinator.error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         for worker in coordinator.workers:  # an error here must not leave workers behind
