@@ -72,6 +72,54 @@ class TrialRecord:
         return json.dumps(self.to_dict(), allow_nan=True)
 
 
+@dataclass
+class RunRecord:
+    """run.json as a run starts (or resumes): what was asked, on what, by which code. The fields that change as it goes
+    (budget_spent, disk and memory figures, process_startup_seconds, pareto_trials, worker_processes) are rewritten after
+    every trial, and the end adds status, error, stop_reason, trials_by_state, best_trial and the final disk figures."""
+
+    run_id: str
+    folder: str
+    status: str
+    pid: int
+    host: str
+    command_line: list[str]
+    resumed_with: list[list[str]]
+    killed_trials_recorded: int
+    config: dict[str, Any]
+    backend: str
+    algorithm: str | None
+    pruner: str | None
+    seed: int
+    seeds: dict[str, Any]
+    space: dict[str, Any]
+    task: dict[str, Any]
+    objective: dict[str, str]
+    objectives: list[dict[str, str]] | None  # --objectives (None: the task's objective alone)
+    search: str  # how the backend's algorithm searched them
+    budget: dict[str, Any]
+    budget_spent: dict[str, Any]
+    library_versions: dict[str, str]
+    keras_backend: str
+    device: str
+    workers: int
+    storage: str
+    machine: dict[str, Any]
+    concurrent_runs: int
+    git_commit: str | None
+    started_at: str
+    ended_at: str | None
+    work_dir: str
+    pareto_trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The record as run.json holds it, over what an earlier session of the run recorded (`previous`)."""
+        data = asdict(self)
+        if self.objectives is None:
+            data.pop("pareto_trials")
+        return {**(previous or {}), **data}
+
+
 def startup_figures(build_seconds: float, epoch_seconds: list[float]) -> tuple[float | None, float | None]:
     """(first epoch's extra seconds, start-up seconds) of a trial; (None, None) when fewer than two epochs ran, since the
     first epoch's compilation cannot be told from training then."""

@@ -23,7 +23,16 @@ from bench.run.budget import Budget, BudgetGuard
 from bench.run.environment import BACKEND_PACKAGES, accelerator_names, configure_runtime, keras_backend_in_use
 from bench.run.execution import ExecutionSettings
 from bench.run.objectives import SearchObjective, objectives_text, pareto_trials, parse_objectives
-from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, count_states, peak_resident_bytes, same_json
+from bench.run.records import (
+    DiskMeter,
+    RunFolder,
+    RunRecord,
+    TrialRecord,
+    best_trial,
+    count_states,
+    peak_resident_bytes,
+    same_json,
+)
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 MAX_SEED = 2**31 - 2  # every library's seed (KerasTuner's is seed + 1) stays a valid 32-bit seed
@@ -267,42 +276,44 @@ def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, res
     if resume_from is None:
         folder.create()
     done, spent_seconds, killed, disk_peak = recover(folder, previous, task.objective.metric)
-    run: dict[str, Any] = {
-        **previous,
-        "run_id": run_id,
-        "folder": str(folder.path),
-        "status": "running",
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "command_line": previous.get("command_line", [sys.executable, *argv]),
-        "resumed_with": previous.get("resumed_with", []) + ([[sys.executable, *argv]] if resume_from else []),
-        "killed_trials_recorded": previous.get("killed_trials_recorded", 0) + killed,
-        "config": config.to_dict(),
-        "backend": backend.name,
-        "algorithm": config.algorithm,
-        "pruner": config.pruner,
-        "seed": config.seed,
-        "seeds": {"run": config.seed, f"{backend.name} (library)": backend.library_seed(config.seed),
-                  "keras per trial": "(seed * 100003 + trial number) mod 2**32, set before each trial's build"},
-        "space": space_to_dict(space),
-        "task": task.describe(),
-        "objective": task.objective.to_dict(),
-        **search_record(backend, config),
-        "budget": config.budget.to_dict(),
-        "budget_spent": {"trials": len(done), "epochs": sum(t["epochs_run"] for t in done), "seconds": round(spent_seconds, 3)},
-        "library_versions": library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn",
-                                                                  *BACKEND_PACKAGES[config.keras_backend], *backend.packages)))),
-        "keras_backend": keras_backend_in_use(config.keras_backend),
-        "device": config.device,
-        "workers": config.workers,
-        "storage": storage_record(backend, config),
-        "machine": {**machine_facts(), "accelerators": accelerators},
-        "concurrent_runs": concurrent_runs(),
-        "git_commit": git_commit(),
-        "started_at": previous.get("started_at", _now()),
-        "ended_at": None,
-        "work_dir": str(work_dir),
-    }
+    record = RunRecord(
+        run_id=run_id,
+        folder=str(folder.path),
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        command_line=previous.get("command_line", [sys.executable, *argv]),
+        resumed_with=previous.get("resumed_with", []) + ([[sys.executable, *argv]] if resume_from else []),
+        killed_trials_recorded=previous.get("killed_trials_recorded", 0) + killed,
+        config=config.to_dict(),
+        backend=backend.name,
+        algorithm=config.algorithm,
+        pruner=config.pruner,
+        seed=config.seed,
+        seeds={"run": config.seed, f"{backend.name} (library)": backend.library_seed(config.seed),
+               "keras per trial": "(seed * 100003 + trial number) mod 2**32, set before each trial's build"},
+        space=space_to_dict(space),
+        task=task.describe(),
+        objective=task.objective.to_dict(),
+        objectives=[o.to_dict() for o in config.search_objectives] or None,
+        search=search_text(backend, config),
+        budget=config.budget.to_dict(),
+        budget_spent={"trials": len(done), "epochs": sum(t["epochs_run"] for t in done), "seconds": round(spent_seconds, 3)},
+        library_versions=library_versions(tuple(dict.fromkeys(("tensorflow", "keras", "numpy", "scikit-learn",
+                                                               *BACKEND_PACKAGES[config.keras_backend], *backend.packages)))),
+        keras_backend=keras_backend_in_use(config.keras_backend),
+        device=config.device,
+        workers=config.workers,
+        storage=storage_record(backend, config),
+        machine={**machine_facts(), "accelerators": accelerators},
+        concurrent_runs=concurrent_runs(),
+        git_commit=git_commit(),
+        started_at=previous.get("started_at", _now()),
+        ended_at=None,
+        work_dir=str(work_dir),
+        pareto_trials=list(previous.get("pareto_trials") or []),
+    )
+    run = record.to_dict(previous)
     folder.write_run(run)
     for path in folder.running_files():  # recorded by `recover`, and run.json now holds what they spent
         path.unlink(missing_ok=True)
@@ -405,14 +416,12 @@ def storage_record(backend: Any, config: RunConfig) -> str:
 TENSORBOARD_DIR = "tensorboard"  # in the run folder: `tensorboard --logdir` on it, or on a folder of runs
 
 
-def search_record(backend: Any, config: RunConfig) -> dict[str, Any]:
-    """run.json's account of what was searched: the objectives and how the backend's algorithm searched them."""
-    objectives = config.search_objectives
-    if not objectives:
-        return {"objectives": None, "search": "single objective (the task's)"}
+def search_text(backend: Any, config: RunConfig) -> str:
+    """run.json's account of how the backend's algorithm searched the run's objectives."""
+    if not config.search_objectives:
+        return "single objective (the task's)"
     can = backend.capabilities_of(config.algorithm)
-    how = can.multi_how or can.multi
-    return {"objectives": [o.to_dict() for o in objectives], "search": how, "pareto_trials": []}
+    return can.multi_how or can.multi
 
 
 def task_identity(record: Any) -> Any:

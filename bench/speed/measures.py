@@ -112,6 +112,24 @@ def optuna_storage_zero_cost(kind: str, workers: int, n_trials: int, work_dir: P
     return (ends[-1] - times[0]).total_seconds() / n_trials
 
 
+def keras_tuner_chief_zero_cost(workers: int, n_trials: int, results_dir: Path) -> float:
+    """Seconds per trial of KerasTuner's chief/worker mode on the zero-cost synthetic task: `bench run --backend
+    keras-tuner --task synthetic --workers N` (one worker: --trials-per-worker forces the chief mode), from the first
+    trial's start to the last trial's end, so that process start-up is left out."""
+    import json
+
+    from bench.run import Budget, RunConfig, run_tuning
+
+    config = RunConfig(backend="keras-tuner", task="synthetic", workers=workers, trials_per_worker=n_trials if workers == 1 else None,
+                       budget=Budget(trials=n_trials, max_epochs=1), results_dir=str(results_dir), run_id=f"chief-{workers}-{time.monotonic_ns()}")
+    run = run_tuning(config, argv=["speed"])
+    trials = [json.loads(line) for line in (Path(run["folder"]) / "trials.jsonl").read_text().splitlines() if line.strip()]
+    if len(trials) != n_trials or run["status"] != "complete":
+        raise RuntimeError(f"KerasTuner's chief x{workers}: {len(trials)} trials of {n_trials}, run {run['status']}")
+    span = max(t["finished_at_seconds"] for t in trials) - min(t["started_at_seconds"] for t in trials)
+    return span / n_trials
+
+
 def _kt_tuner_class(algorithm: str) -> Any:
     import keras_tuner as kt
 

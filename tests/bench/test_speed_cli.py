@@ -31,6 +31,8 @@ def test_quick_speed_suite_prints_every_measure_and_the_harness_ratio_holds(base
     for kind in ("inmemory", "journal", "postgresql"):
         for workers in (1, 2, 4):
             assert measures[f"optuna_storage_overhead_per_trial[{kind}-{workers}]"][1] == "ms/trial"
+    for workers in (1, 2, 4):
+        assert measures[f"keras_tuner_chief_overhead_per_trial[{workers}]"][1] == "ms/trial"
     assert measures["trial_startup"][1] == "s"
     assert measures["epoch_throughput[trainer]"][1] == measures["epoch_throughput[plain-fit]"][1] == "samples/s"
     for setting in ("spe1-jit-off", "spe1-jit-on", "spe8-jit-off", "spe8-jit-on"):

@@ -175,3 +175,28 @@ def test_bad_distribution_flags_get_one_line(tmp_path: Path, args: list[str], me
     lines = error_lines(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], lines
     assert "secret" not in result.stderr
+
+
+@pytest.mark.slow
+def test_report_keeps_worker_counts_apart_and_shows_utilisation(tmp_path: Path) -> None:
+    """One worker against two: refused together unless --allow-mixed; then labelled apart, with each run's utilisation
+    recomputed here from trials.jsonl, and the per-worker timeline drawn."""
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+    for workers in (1, 2):
+        result = bench("run", "--task", SLOW_TASK, "--workers", str(workers), "--trials", "4", "--max-epochs", "2",
+                       "--run-id", f"x{workers}", "--results-dir", str(runs), "--quiet", timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    refused = bench("report", str(runs), "--out", str(tmp_path / "report"), timeout=300)
+    assert refused.returncode == 2 and "runs differ in 'workers'" in refused.stderr
+    mixed = bench("report", str(runs), "--out", str(tmp_path / "report"), "--allow-mixed", timeout=300)
+    assert mixed.returncode == 0, mixed.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "report" / "runs.csv").set_index("run_id")
+    assert table.loc["x2", "label"].endswith(" x2") and not table.loc["x1", "label"].endswith(" x2")
+    for run_id, workers in (("x1", 1), ("x2", 2)):
+        trials = [json.loads(line) for line in (runs / run_id / "trials.jsonl").read_text().splitlines()]
+        seconds = _run(runs / run_id)["budget_spent"]["seconds"]
+        busy = sum(t["finished_at_seconds"] - t["started_at_seconds"] for t in trials)
+        assert table.loc[run_id, "worker_utilisation"] == pytest.approx(busy / (workers * seconds), rel=1e-6)
+    assert (tmp_path / "report" / "plots" / "worker_timeline.png").stat().st_size > 5_000

@@ -59,6 +59,17 @@ def test_optuna_storage_overhead_per_trial(benchmark, tmp_path, request, kind, w
     benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=STORAGE_TRIALS, workers=workers)
 
 
+CHIEF_TRIALS = 12 if QUICK else 100
+
+
+@pytest.mark.benchmark(group="storage")
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_keras_tuner_chief_overhead_per_trial(benchmark, tmp_path, workers):
+    """KerasTuner's chief serving 1, 2 and 4 worker processes (`bench run --workers N`, zero-cost synthetic task)."""
+    seconds = benchmark.pedantic(m.keras_tuner_chief_zero_cost, args=(workers, CHIEF_TRIALS, tmp_path), rounds=1, iterations=1)
+    benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=CHIEF_TRIALS, workers=workers)
+
+
 SCALE = {"optuna": 50 if QUICK else 1000, "keras-tuner": 5 if QUICK else 200}
 
 
