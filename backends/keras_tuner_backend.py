@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from backends import keras_tuner_space
@@ -84,14 +85,18 @@ class KerasTunerBackend(Backend):
                     if guard.exhausted():
                         raise _BudgetSpent
                     return
-                # A worker claims its trial from the shared budget before asking the chief's oracle for one.
+                # A worker claims its trial from the shared budget before asking the chief's oracle for one. After an IDLE
+                # reply (the oracle waits for running trials) KerasTuner asks again at once: the claim made stays unused.
+                if guard.claimed_number is not None:
+                    time.sleep(0.2)
+                    return
                 if dist.trials_per_worker is not None and started_trials[0] >= dist.trials_per_worker:
                     raise _BudgetSpent
                 if guard.claim_trial() is None:
                     raise _BudgetSpent
-                started_trials[0] += 1
 
             def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+                started_trials[0] += 1
                 try:
                     with harness.trial(trial.trial_id) as scope:
                         current["scope"] = scope

@@ -36,13 +36,22 @@ def rdb_storage(url: str) -> Any:
     """Optuna's RDB storage with heartbeat on: stale trials of killed workers are failed by Optuna itself."""
     from optuna.storages import RDBStorage
 
+    given = url
     scheme, sep, rest = url.partition("://")
     if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is not None:
         url = f"postgresql+psycopg://{rest}"  # a plain URL, read with psycopg 3 whatever SQLAlchemy's default driver is
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except ImportError:
         raise UsageError(f"--storage {scheme}://...: its database driver is not installed (PostgreSQL: pip install -e '.[postgres]')") from None
+    except SQLAlchemyError as exc:
+        from bench.errors import one_line
+        from bench.run.runner import redact
+
+        reason = one_line(str(getattr(exc, "orig", None) or exc))[:160]
+        raise UsageError(f"--storage {redact(given)}: the database cannot be used ({reason}); check the URL and that the server runs") from None
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
@@ -209,6 +218,8 @@ class OptunaBackend(Backend):
             while (dist.trials_per_worker is None or done < dist.trials_per_worker) and ctx.guard.claim_trial() is not None:
                 study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
                 done += 1
+                if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
+                    break  # every grid point ran: the search ended (each optimize call forgets the sampler's stop)
             return
         if ctx.guard.exhausted():
             return

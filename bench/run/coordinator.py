@@ -61,7 +61,7 @@ class Coordinator:
         done = setup.done
         self.ledger.create(trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds)
         with self.ledger.locked() as state:  # numbers continue after the highest recorded one; the best so far is known
-            state["claimed"] = max([int(t["number"]) + 1 for t in done] + [len(done)])
+            state["next"] = max([int(t["number"]) + 1 for t in done] + [len(done)])
             from bench.run.records import best_trial
             best = best_trial(done, setup.task.objective)
             state["best"] = None if best is None else best["objective"]
@@ -70,13 +70,14 @@ class Coordinator:
         self.ended: list[WorkerProcess] = []
         self.chief: subprocess.Popen | None = None
         self.killed: list[dict[str, Any]] = []  # running-trial files of killed workers, recorded as failed
-        self.next_index = 0
+        self.next_index = 100 * len(self.run.get("resumed_with") or [])  # a resumed session's workers: new names and seeds
         self.env = dict(os.environ)
         self.trials_seen = 0
         self.offset = 0
         self.error: str | None = None
         self.interrupts = 0
         self.failed_starts = 0
+        self.signalled: set[str] = set()
         self.view: Any = None  # the progress display, set by `coordinate`
 
     # -- processes
@@ -234,7 +235,10 @@ class Coordinator:
         fields = {f.name for f in dataclasses.fields(TrialRecord)}
         for line in complete.decode("utf-8").splitlines():
             if line.strip():
-                data = json.loads(line)
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:  # a line a killed worker cut off (read_trials skips it too)
+                    continue
                 self.view.on_trial(TrialRecord(**{k: v for k, v in data.items() if k in fields}))
                 self.trials_seen += 1
         if complete:
@@ -243,9 +247,11 @@ class Coordinator:
             self.folder.write_run(self.run)
 
     def stop_workers(self, reason: str) -> None:
+        """Stop new claims and ask each worker, once, to stop at its next batch (a second SIGINT would stop it at once)."""
         self.ledger.stop(reason)
         for worker in self.workers:
-            if worker.process.poll() is None:
+            if worker.process.poll() is None and worker.name not in self.signalled:
+                self.signalled.add(worker.name)
                 try:
                     os.kill(worker.process.pid, signal.SIGINT)
                 except ProcessLookupError:
@@ -388,7 +394,8 @@ def join(run_dir: Path, workers: int) -> int:
     started = []
     for k in range(workers):
         name = f"{host}-{os.getpid()}-{k}"
-        started.append(spawn_worker(run_dir, run, name, 1000 + k, devices.split(",")[k % len(devices.split(","))],
+        index = 1000 + 16 * (os.getpid() % 4096) + k  # apart from the run's own workers and from other joins: seeds differ
+        started.append(spawn_worker(run_dir, run, name, index, devices.split(",")[k % len(devices.split(","))],
                                     run_dir / WORKER_LOGS / f"{name}.log", dict(os.environ)))
     codes = [w.process.wait() for w in started]
     return max(codes) if any(c not in (0, 130) for c in codes) else 0
@@ -405,6 +412,7 @@ def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]
     coordinator.view = ProgressView(coordinator.guard, setup.task.objective, quiet=quiet,
                                     title=f"{backend.name}/{setup.config.algorithm} x{setup.config.workers}")
     previous = signal.signal(signal.SIGINT, coordinator.on_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, coordinator.on_interrupt)  # as Ctrl-C: the workers stop and are recorded
     status = "crashed"
     try:
         coordinator.prepare_backend()
@@ -417,6 +425,7 @@ def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         for worker in coordinator.workers:  # an error here must not leave workers behind
             if worker.process.poll() is None:
                 worker.process.kill()

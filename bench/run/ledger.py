@@ -30,8 +30,8 @@ class Ledger:
 
     def create(self, *, trials: int, epochs: int, seconds: float) -> None:
         """A new (or resumed) run's ledger: what earlier sessions spent, and the clock running on from there."""
-        self._write({"claimed": trials, "finished": trials, "epochs": epochs, "origin": time.time() - seconds, "stopped": None,
-                     "best": None})
+        self._write({"claimed": trials, "finished": trials, "next": trials, "epochs": epochs, "origin": time.time() - seconds,
+                     "stopped": None, "best": None})
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[dict[str, Any]]:
@@ -78,13 +78,13 @@ class SharedGuard(BudgetGuard):
         self.trials, self.epochs = state["finished"], state["epochs"]
         if self.interrupted or state.get("stopped") == "interrupted":
             return "interrupted"
+        if self.budget.epoch_budget is not None and state["epochs"] >= self.budget.epoch_budget:
+            return "epochs"  # before trials: a running trial must stop at the epoch budget even once every trial is claimed
+        if self.out_of_time():
+            return "time"
         used = state["claimed"] if claimed else state["finished"]
         if self.budget.trials is not None and used >= self.budget.trials:
             return "trials"
-        if self.budget.epoch_budget is not None and state["epochs"] >= self.budget.epoch_budget:
-            return "epochs"
-        if self.out_of_time():
-            return "time"
         return None
 
     def exhausted(self) -> str | None:
@@ -97,15 +97,17 @@ class SharedGuard(BudgetGuard):
             if self._limits(state, claimed=True) is not None:
                 self.claimed_number = None
                 return None
-            self.claimed_number = state["claimed"]
+            self.claimed_number = state.get("next", state["claimed"])
             state["claimed"] += 1
+            state["next"] = self.claimed_number + 1
             return self.claimed_number
 
     def take_number(self) -> int:
         """A trial number whatever the budget says: for a trial that already ran (a killed one being recorded)."""
         with self.ledger.locked() as state:
-            state["claimed"] += 1
-            return state["claimed"] - 1
+            number = state.get("next", state["claimed"])
+            state["next"] = number + 1
+            return number
 
     def count_epoch(self) -> None:
         with self.ledger.locked() as state:

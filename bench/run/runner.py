@@ -467,8 +467,10 @@ def recover(folder: RunFolder, previous: dict[str, Any], metric: str) -> tuple[l
         disk_peak = max(disk_peak, int(running.get("disk_peak_bytes") or 0))
         if str(running.get("backend_trial_id")) in recorded_ids:  # recorded just before the kill
             continue
-        record = killed_trial_record(running, number=next_number, metric=metric)
-        next_number += 1
+        taken = {int(t["number"]) for t in done}
+        number = int(running["number"]) if isinstance(running.get("number"), int) and running["number"] not in taken else next_number
+        record = killed_trial_record(running, number=number, metric=metric)
+        next_number = max(next_number, number + 1)
         folder.append_trial(record)
         done.append(json.loads(record.to_json()))
         recorded_ids.add(record.backend_trial_id)
@@ -535,6 +537,10 @@ def resume(run_dir: Path, *, argv: list[str], quiet: bool, verbose: bool = False
         raise UsageError(f"run {run['run_id']} is already complete; nothing to resume")
     if run.get("status") == "running" and run.get("host") == socket.gethostname() and _alive(run.get("pid")):
         raise UsageError(f"run {run['run_id']} is still running (process {run['pid']}); stop it first")
+    alive = [w["pid"] for w in run.get("worker_processes") or () if run.get("host") == socket.gethostname() and _alive(w.get("pid"))]
+    if alive:
+        raise UsageError(f"run {run['run_id']} still has worker processes running ({', '.join(map(str, alive))}); "
+                         "they stop within a second of their coordinator's end: try again, or stop them")
     config = RunConfig.from_dict(run["config"])
     stored = {**config.to_dict(), **config.budget.to_dict()}
     for key, value in (given or {}).items():

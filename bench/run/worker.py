@@ -46,6 +46,7 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=bool(run.get("resumed_with")) and role == "chief",
                      study_name=run["run_id"], run_dir=run_dir, objective=task.objective, objectives=objectives, distribution=distribution)
+    watch_parent(guard)
     try:
         with graceful_interrupt(guard, quiet=True):
             backend.run(ctx)
@@ -55,6 +56,23 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
         print(f"error: {harness.task_error}", file=sys.stderr)
         return 2
     return 130 if guard.interrupted else 0
+
+
+def watch_parent(guard: Any, every_seconds: float = 1.0) -> None:
+    """If the process that started this worker dies (a coordinator killed outright), stop as after Ctrl-C: the running
+    trial is cut short and recorded failed, and no new trial is claimed; a `--resume` then starts afresh."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_seconds)
+        guard.interrupt()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
