@@ -14,6 +14,21 @@ SCALARISED = ("scalarised: KerasTuner's MultiObjective minimises one sum, the ob
               "unweighted; no Pareto search")
 
 
+def tuner_class(algorithm: str) -> Any:
+    """KerasTuner's tuner class for an algorithm name."""
+    import keras_tuner as kt
+
+    return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband, "grid": kt.GridSearch}[algorithm]
+
+
+def search_limits(algorithm: str, max_epochs: int) -> dict[str, Any]:
+    """The tuner's own limits, set so that they never end the search: the shared guard does. Hyperband repeats its
+    brackets until then (KerasTuner's default stops after one iteration)."""
+    if algorithm == "hyperband":
+        return {"max_epochs": max_epochs, "factor": 3, "hyperband_iterations": None}
+    return {"max_trials": 10**6}
+
+
 class _BudgetSpent(Exception):
     """Raised before KerasTuner creates a trial that the shared budget no longer allows."""
 
@@ -71,15 +86,10 @@ class KerasTunerBackend(Backend):
                     return {**results, current["objective"].name: current["objective"].get_value(results)}
                 return {metric: value}
 
-        tuner_class = {
-            "random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
-            "hyperband": kt.Hyperband, "grid": kt.GridSearch,
-        }[ctx.algorithm]
-
         dist = ctx.distribution
         started_trials = [0]
 
-        class GuardedTuner(tuner_class):  # type: ignore[misc, valid-type]
+        class GuardedTuner(tuner_class(ctx.algorithm)):  # type: ignore[misc]
             def pre_create_trial(self) -> None:
                 if dist is None:
                     if guard.exhausted():
@@ -116,12 +126,7 @@ class KerasTunerBackend(Backend):
             "overwrite": not ctx.resume and (dist is None or dist.role == "chief"),  # a worker must not wipe the chief's files
             "max_consecutive_failed_trials": 10**9,
         }
-        if ctx.algorithm == "hyperband":
-            # Brackets repeat until the shared budget ends the search (KerasTuner's default stops after one iteration).
-            options.update(max_epochs=guard.budget.max_epochs, factor=3, hyperband_iterations=None)
-        else:
-            options.update(max_trials=10**6)  # the shared guard ends the search, not KerasTuner's count
-        tuner = GuardedTuner(**options)
+        tuner = GuardedTuner(**options, **search_limits(ctx.algorithm, guard.budget.max_epochs))
         current["objective"] = tuner.oracle.objective
         if dist is not None and dist.role == "worker":
             harness.mark()

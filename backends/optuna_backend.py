@@ -54,6 +54,16 @@ def rdb_storage(url: str) -> Any:
         raise UsageError(f"--storage {redact(given)}: the database cannot be used ({reason}); check the URL and that the server runs") from None
 
 
+def study_storage(url: str | None, work_dir: Path) -> Any:
+    """Where a run's study lives: the RDB at `url` (--storage), else the journal file in the backend's folder."""
+    return rdb_storage(url) if url else journal_storage(work_dir / JOURNAL_FILE)
+
+
+def study_directions(objective: Any, objectives: Any) -> list[str]:
+    """Optuna's directions: one per search objective (--objectives), else the task's one."""
+    return [o.optuna_direction for o in objectives] if objectives else [objective.optuna_direction]
+
+
 def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
     import optuna
 
@@ -180,14 +190,14 @@ class OptunaBackend(Backend):
             sampler = resumed_sampler(sampler_file, ctx.algorithm, ctx.space, ctx.seed, ctx.guard.trials)
         else:
             sampler = make_sampler(ctx.algorithm, ctx.space, ctx.seed)
-        storage = rdb_storage(dist.storage) if dist is not None and dist.storage else journal_storage(ctx.work_dir / JOURNAL_FILE)
+        storage = study_storage(dist.storage if dist is not None else None, ctx.work_dir)
         multi = len(ctx.objectives) > 1  # a true multi-objective study: Optuna keeps every value and the Pareto front
         study = optuna.create_study(
             study_name=ctx.study_name,
             storage=storage,
             sampler=sampler,
             pruner=make_pruner(ctx.pruner, ctx.guard.budget.max_epochs),
-            directions=[o.optuna_direction for o in ctx.objectives] if multi else [ctx.objective.optuna_direction],
+            directions=study_directions(ctx.objective, ctx.objectives),
             load_if_exists=ctx.resume or dist is not None,
         )
         if ctx.resume and dist is None:

@@ -21,3 +21,50 @@ def error_lines(stderr: str) -> list[str]:
     """stderr without TensorFlow's C++ start-up chatter."""
     noise = ("WARNING: All log messages before absl", "I0000", "E0000", "W0000")
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+def start_bench(*args: str) -> subprocess.Popen:
+    """`python -m bench ARGS` started in the background, as `bench` runs it (to be signalled or killed mid-run)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(predicate, timeout: float = 240.0, every: float = 0.02) -> None:
+    """Poll `predicate` until it holds (a file still being written may raise meanwhile); AssertionError on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def running_trial_when(path: Path, *, number: int | None = None, epochs: int = 1, timeout: float = 240.0) -> dict:
+    """The running-trial checkpoint at `path` once it shows trial `number` (any, if None) with `epochs` epochs done."""
+    import json
+
+    def ready() -> bool:
+        running = json.loads(path.read_text())
+        return (number is None or running["number"] == number) and running["epochs_run"] >= epochs
+
+    wait_for(ready, timeout, every=0.01)
+    return json.loads(path.read_text())
+
+
+def require_package(package: str, why: str) -> None:
+    """Skip without `package`; in CI (which installs it) fail instead."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec(package) is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI installs {package} ({why}); it is missing")
+    pytest.skip(f"{package} is not installed here ({why})")

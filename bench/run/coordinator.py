@@ -138,16 +138,14 @@ class Coordinator:
     def _optuna_study(self) -> Any:
         import optuna
 
-        from backends.optuna_backend import JOURNAL_FILE, journal_storage, rdb_storage
+        from backends.optuna_backend import study_directions, study_storage
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.setup.work_dir.mkdir(parents=True, exist_ok=True)
-        storage = rdb_storage(self.config.storage) if self.config.storage else journal_storage(self.setup.work_dir / JOURNAL_FILE)
-        objectives = self.config.search_objectives
-        directions = [o.optuna_direction for o in objectives] if objectives else [self.setup.task.objective.optuna_direction]
+        directions = study_directions(self.setup.task.objective, self.config.search_objectives)
         try:
-            return optuna.create_study(study_name=self.run["run_id"], storage=storage, directions=directions,
-                                       load_if_exists=self.setup.resumed)
+            return optuna.create_study(study_name=self.run["run_id"], storage=study_storage(self.config.storage, self.setup.work_dir),
+                                       directions=directions, load_if_exists=self.setup.resumed)
         except optuna.exceptions.DuplicatedStudyError:
             raise UsageError(f"the storage already holds a study named {self.run['run_id']}; choose another --run-id") from None
 
@@ -288,9 +286,9 @@ class Coordinator:
     def _settle_optuna(self, harness: Any) -> None:
         import optuna
 
-        from backends.optuna_backend import GRACE_SECONDS, settle_running_trials
+        from backends.optuna_backend import GRACE_SECONDS, settle_running_trials, study_storage
 
-        study = self._optuna_study_loaded()
+        study = optuna.load_study(study_name=self.run["run_id"], storage=study_storage(self.config.storage, self.setup.work_dir))
         objectives = self.config.search_objectives
         if self.config.storage:  # RDB: Optuna's heartbeat fails a stale trial itself, once its grace period has passed
             latest = max((k["killed_at"] for k in self.killed), default=0.0)
@@ -299,19 +297,11 @@ class Coordinator:
             return
         settle_running_trials(study, study._storage, harness, self.setup.space, [o.name for o in objectives] if objectives else None)
 
-    def _optuna_study_loaded(self) -> Any:
-        import optuna
-
-        from backends.optuna_backend import JOURNAL_FILE, journal_storage, rdb_storage
-
-        storage = rdb_storage(self.config.storage) if self.config.storage else journal_storage(self.setup.work_dir / JOURNAL_FILE)
-        return optuna.load_study(study_name=self.run["run_id"], storage=storage)
-
     def _settle_keras_tuner(self, harness: Any) -> None:
         """KerasTuner has no heartbeat: its reloaded oracle queues a killed worker's trial for a retry; ended as failed."""
         import keras_tuner as kt
 
-        from backends.keras_tuner_backend import settle_killed_trials
+        from backends.keras_tuner_backend import search_limits, settle_killed_trials, tuner_class
         from backends.keras_tuner_space import declare
 
         space, objectives = self.setup.space, self.config.search_objectives
@@ -326,12 +316,9 @@ class Coordinator:
                      else kt.Objective(metric, direction=self.setup.task.objective.direction))
         os.environ["KERASTUNER_TUNER_ID"] = "chief"  # the chief's saved state (tuner_chief.json and its oracle), reloaded here
         try:
-            tuner_class = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband,
-                           "grid": kt.GridSearch}[self.config.algorithm]
-            limit = ({"max_epochs": self.config.budget.max_epochs, "factor": 3, "hyperband_iterations": None}
-                     if self.config.algorithm == "hyperband" else {"max_trials": 10**6})
-            tuner = tuner_class(Declared(), objective=objective, directory=str(self.setup.work_dir), project_name="search",
-                                overwrite=False, **limit)
+            algorithm = self.config.algorithm
+            tuner = tuner_class(algorithm)(Declared(), objective=objective, directory=str(self.setup.work_dir), project_name="search",
+                                           overwrite=False, **search_limits(algorithm, self.config.budget.max_epochs))
             settle_killed_trials(tuner, harness, space, metric, [o.name for o in objectives] if objectives else None)
         finally:
             os.environ.pop("KERASTUNER_TUNER_ID", None)

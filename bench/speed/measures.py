@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backends.keras_tuner_backend import tuner_class
 from search_space import CategoricalParam, FloatParam, SearchSpace, resolve_space
 
 DELAY_VARIABLE = "TUNEBENCH_SPEED_DELAY"  # "measure-name:seconds": slows one measure down (tests of the regression gate)
@@ -130,12 +131,6 @@ def keras_tuner_chief_zero_cost(workers: int, n_trials: int, results_dir: Path) 
     return span / n_trials
 
 
-def _kt_tuner_class(algorithm: str) -> Any:
-    import keras_tuner as kt
-
-    return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband, "grid": kt.GridSearch}[algorithm]
-
-
 class _Enough(Exception):
     """Ends a KerasTuner search from `pre_create_trial`, its hook before each new trial."""
 
@@ -169,7 +164,7 @@ def keras_tuner_oracle_zero_cost(algorithm: str, n_trials: int, work_dir: Path, 
         def build(self, hp: Any) -> None:
             declare(hp, space)
 
-    class ZeroCost(_kt_tuner_class(algorithm)):  # type: ignore[misc]
+    class ZeroCost(tuner_class(algorithm)):  # type: ignore[misc]
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict:
             declare(trial.hyperparameters, space)
             count[0] += 1
@@ -211,7 +206,7 @@ def keras_tuner_search_trivial(algorithm: str, n_trials: int, work_dir: Path) ->
         options.update(max_epochs=3, factor=3, hyperband_iterations=n_trials)
     else:
         options.update(max_trials=n_trials)
-    tuner = _kt_tuner_class(algorithm)(**options)
+    tuner = tuner_class(algorithm)(**options)
     _search_until(tuner, lambda: len(tuner.oracle.trials) >= n_trials, x, y, epochs=1, validation_data=(x, y), verbose=0, batch_size=64)
     injected_delay(f"keras-tuner-search-{algorithm}")
     return len(tuner.oracle.trials)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
 from backends.optuna_backend import RANDOM_FALLBACK, OptunaBackend, make_sampler
 from search_space import CategoricalParam, FloatParam, SearchSpace
 from search_space.params import Condition
-from tests.helpers import bench
+from tests.helpers import bench, require_package
 
 SPACE = SearchSpace(name="caps", params=(
     FloatParam(name="x", low=0.0, high=1.0),
@@ -23,10 +20,8 @@ GRID_SPACE = SearchSpace(name="caps_grid", params=(
 
 
 def _require(algorithm: str) -> None:
-    if algorithm == "gp" and importlib.util.find_spec("torch") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI installs torch (.ci/run); GPSampler needs it")
-        pytest.skip("GPSampler needs torch, not installed here")
+    if algorithm == "gp":
+        require_package("torch", "GPSampler needs it; .ci/run installs it")
 
 
 def _objective(trial, directions: int, grid: bool = False, indifferent: bool = False):

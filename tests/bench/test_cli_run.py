@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from backends.conformance import check_run_invariants
 from bench.task.datasets import DEBIAN_FASHION_MNIST
-from tests.helpers import ROOT, bench, error_lines
+from tests.helpers import ROOT, bench, error_lines, running_trial_when, start_bench, wait_for
 from tests.plugin.install import install_plugin
 
 TINY = str(ROOT / "tests" / "data" / "tiny_space.yaml")
@@ -76,12 +75,8 @@ def test_unreachable_dataset_says_how_to_get_it(tmp_path):
 
 
 def _start(tmp_path: Path, backend: str, *extra: str, space: Path = SYNTHETIC_SPACE, trials: int = 5, task: str = SLOW_TASK) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "--backend", backend, "--task", task, "--space", str(space), "--trials", str(trials),
-         "--max-epochs", "2", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return start_bench("run", "--backend", backend, "--task", task, "--space", str(space), "--trials", str(trials), "--max-epochs", "2",
+                       "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *extra)
 
 
 @pytest.mark.parametrize(("backend", "algorithm", "task"), [("optuna", "random", SLOW_TASK), ("keras-tuner", "random", SLOW_MIN_TASK)])
@@ -93,16 +88,7 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
     started = time.monotonic()
     proc = _start(tmp_path, backend, *flags, space=space, trials=7, task=task)
     folder = tmp_path / "r"
-    running: dict = {}
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # kill it inside its fourth trial, after that trial's first of four epochs
-        try:
-            running = json.loads((folder / "running_trial.json").read_text())
-            if running["number"] == 3 and running["epochs_run"] >= 1:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.01)
+    running = running_trial_when(folder / "running_trial.json", number=3, timeout=180)  # inside its fourth trial, one epoch in
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     killed_session = time.monotonic() - started
@@ -146,11 +132,7 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
 def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, backend):
     proc = _start(tmp_path, backend)
     trials_file = tmp_path / "r" / "trials.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if trials_file.exists() and len(trials_file.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.2)
+    wait_for(lambda: len(trials_file.read_text().splitlines()) >= 2, timeout=120, every=0.2)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 from importlib import metadata
 
 import numpy as np
 import pytest
 
 from backends.conformance import check_run_invariants
-from tests.helpers import bench
+from tests.helpers import bench, require_package
 
 
 def _require(package: str) -> None:
-    if importlib.util.find_spec(package) is not None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI installs {package} (jax: the test command's extra; torch: .ci/run); it is missing")
-    pytest.skip(f"{package} is not installed here (jax: pip install -e '.[jax]'; torch: its CPU wheel, see the README)")
+    require_package(package, "jax: the test command's extra; torch: its CPU build, which .ci/run installs (see the README)")
 
 
 @pytest.mark.slow

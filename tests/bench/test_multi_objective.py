@@ -143,31 +143,16 @@ def test_an_unsupported_combination_gets_one_line(tmp_path: Path) -> None:
 def test_sigkill_mid_trial_of_a_multi_objective_run_then_resume(tmp_path: Path, backend: str) -> None:
     """The killed trial ends failed in the backend's storage and our records; the resumed run's every objective and its
     Pareto set agree with the storage (Optuna's best_trials); --tensorboard writes the killed trial's run too."""
-    import os
     import signal
-    import subprocess
-    import sys
-    import time
 
     from tests.bench.test_cli_run import SLOW_TASK, SYNTHETIC_SPACE
-    from tests.helpers import ROOT
+    from tests.helpers import running_trial_when, start_bench
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--backend", backend, "--task", SLOW_TASK, "--space",
-                             str(SYNTHETIC_SPACE), "--trials", "5", "--max-epochs", "3", "--objectives", "val_score:max,params:min",
-                             "--tensorboard", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_bench("run", "--backend", backend, "--task", SLOW_TASK, "--space", str(SYNTHETIC_SPACE), "--trials", "5", "--max-epochs",
+                       "3", "--objectives", "val_score:max,params:min", "--tensorboard", "--run-id", "r", "--results-dir", str(tmp_path),
+                       "--quiet")
     folder = tmp_path / "r"
-    running: dict = {}
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # kill it inside its third trial, after that trial's first epoch
-        try:
-            running = json.loads((folder / "running_trial.json").read_text())
-            if running["number"] == 2 and running["epochs_run"] >= 1:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.01)
+    running = running_trial_when(folder / "running_trial.json", number=2, timeout=180)  # inside its third trial, one epoch in
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL and running.get("number") == 2, running

@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from backends.conformance import check_run_invariants, keras_tuner_stored_trials, optuna_stored_trials
-from tests.helpers import ROOT, bench, error_lines
+from tests.helpers import ROOT, bench, error_lines, running_trial_when, start_bench, wait_for
 
 SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: workers' trials overlap, a kill lands inside one
 
@@ -52,30 +51,13 @@ def test_two_workers_record_exactly_the_budget(tmp_path: Path, backend: str, tri
 
 
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([sys.executable, "-m", "bench", "run", "--task", SLOW_TASK, "--max-epochs", "3", "--run-id", "r",
-                             "--results-dir", str(tmp_path), "--quiet", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    return start_bench("run", "--task", SLOW_TASK, "--max-epochs", "3", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *args)
 
 
 def _kill_a_worker_mid_trial(folder: Path) -> dict:
     """SIGKILL worker w0 after its running trial finished an epoch; returns what that trial had saved."""
-    running = folder / "running" / "w0.json"
-    _wait_for(lambda: json.loads(running.read_text())["epochs_run"] >= 1)
+    saved = running_trial_when(folder / "running" / "w0.json")
     pid = next(w["pid"] for w in _run(folder)["worker_processes"] if w["name"] == "w0")
-    saved = json.loads(running.read_text())
     os.kill(pid, signal.SIGKILL)
     return saved
 
@@ -106,7 +88,7 @@ def test_postgresql_storage_with_a_joined_worker_and_a_killed_one(tmp_path: Path
     url = postgres_server()
     proc = _start(tmp_path, "--backend", "optuna", "--workers", "2", "--trials", "10", "--storage", url)
     folder = tmp_path / "r"
-    _wait_for(lambda: _run(folder)["status"] == "running" and (folder / "running" / "w1.json").exists())
+    wait_for(lambda: _run(folder)["status"] == "running" and (folder / "running" / "w1.json").exists())
     joined = subprocess.Popen([sys.executable, "-m", "bench", "join", str(folder)], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -133,7 +115,7 @@ def test_postgresql_storage_with_a_joined_worker_and_a_killed_one(tmp_path: Path
 def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path: Path) -> None:
     proc = _start(tmp_path, "--backend", "optuna", "--workers", "2", "--trials", "8")
     folder = tmp_path / "r"
-    _wait_for(lambda: len((folder / "trials.jsonl").read_text().splitlines()) >= 2 and (folder / "running" / "w0.json").exists())
+    wait_for(lambda: len((folder / "trials.jsonl").read_text().splitlines()) >= 2 and (folder / "running" / "w0.json").exists())
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
