@@ -73,7 +73,7 @@ class KerasTunerBackend(Backend):
                 # KerasTuner also builds outside trials to discover conditional branches: its own cost, kept.
                 # Only the declarations matter there, so a config that cannot build must not end the run.
                 try:
-                    return harness.task.build(params)
+                    return harness.build_outside_trial(params)
                 except Exception:  # noqa: BLE001 - the same config fails, and is recorded, if a trial draws it
                     return None
 
@@ -102,7 +102,9 @@ class KerasTunerBackend(Backend):
                     return
                 if dist.trials_per_worker is not None and started_trials[0] >= dist.trials_per_worker:
                     raise _BudgetSpent
-                if guard.claim_trial() is None:
+                with harness.bookkeeping():
+                    claimed = guard.claim_trial()
+                if claimed is None:
                     raise _BudgetSpent
 
             def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:

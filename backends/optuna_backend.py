@@ -40,17 +40,22 @@ def rdb_storage(url: str) -> Any:
     scheme, sep, rest = url.partition("://")
     if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is not None:
         url = f"postgresql+psycopg://{rest}"  # a plain URL, read with psycopg 3 whatever SQLAlchemy's default driver is
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bench.errors import one_line
+    from bench.run.storage_url import redact, scrub
+
     try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna 5: two lines of noise before any error
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except ImportError:
         raise UsageError(f"--storage {scheme}://...: its database driver is not installed (PostgreSQL: pip install -e '.[postgres]')") from None
-    except SQLAlchemyError as exc:
-        from bench.errors import one_line
-        from bench.run.runner import redact
-
-        reason = one_line(str(getattr(exc, "orig", None) or exc))[:160]
+    except (SQLAlchemyError, ValueError) as exc:
+        reason = scrub(one_line(str(getattr(exc, "orig", None) or exc)), given)[:160]
         raise UsageError(f"--storage {redact(given)}: the database cannot be used ({reason}); check the URL and that the server runs") from None
 
 
@@ -225,7 +230,11 @@ class OptunaBackend(Backend):
         if dist is not None:  # each trial claimed from the shared budget before Optuna creates it
             harness.mark()
             done = 0
-            while (dist.trials_per_worker is None or done < dist.trials_per_worker) and ctx.guard.claim_trial() is not None:
+            def claim() -> int | None:
+                with harness.bookkeeping():  # the shared ledger's work is tunebench's
+                    return ctx.guard.claim_trial()
+
+            while (dist.trials_per_worker is None or done < dist.trials_per_worker) and claim() is not None:
                 study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
                 done += 1
                 if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):

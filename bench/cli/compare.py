@@ -115,7 +115,8 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
-    report = build_report(paths, out, target=args.target, allow_mixed=args.allow_mixed, hv_reference=getattr(args, "hv_reference", None))
+    report = build_report(paths, out, target=args.target, allow_mixed=args.allow_mixed, hv_reference=getattr(args, "hv_reference", None),
+                          hv_ideal=getattr(args, "hv_ideal", None))
     for note in report.runset.notes:
         print(f"note: {note}", file=sys.stderr)
     if not getattr(args, "quiet", False):
@@ -162,6 +163,8 @@ def _reference(text: str) -> list[float]:
     return values
 
 
+HV_IDEAL_HELP = ("with --hv-reference: the ideal point, the box's other corner that scales hypervolumes to a share (default: "
+                 "each objective's natural best: accuracies 1; params, seconds, losses and errors 0)")
 HV_HELP = ("multi-objective runs: the hypervolume reference point, one value per objective in --objectives order "
            "(default: each objective's worst value over the runs, 10%% of its range beyond)")
 
@@ -176,6 +179,7 @@ def add_parsers(sub: Any) -> None:
     compare.add_argument("--target", type=_target, help="objective value whose time-to-reach is tabulated (reached: at least it when maximised, at most when minimised)")
     compare.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")
     compare.add_argument("--hv-reference", type=_reference, metavar="V1,V2,...", help=HV_HELP)
+    compare.add_argument("--hv-ideal", type=_reference, metavar="V1,V2,...", help=HV_IDEAL_HELP)
     compare.set_defaults(handler=cmd_compare, forwarded_flags=add_task_and_budget_flags(compare))
 
     report = sub.add_parser("report", help="rebuild tables, plots and report.html from recorded runs")
@@ -184,5 +188,6 @@ def add_parsers(sub: Any) -> None:
     report.add_argument("--target", type=_target, help="objective value whose time-to-reach is tabulated (reached: at least it when maximised, at most when minimised)")
     report.add_argument("--allow-mixed", action="store_true", help="report runs with different tasks or budgets together")
     report.add_argument("--hv-reference", type=_reference, metavar="V1,V2,...", help=HV_HELP)
+    report.add_argument("--hv-ideal", type=_reference, metavar="V1,V2,...", help=HV_IDEAL_HELP)
     report.add_argument("--quiet", action="store_true")
     report.set_defaults(handler=cmd_report)

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     join = sub.add_parser("join", help="add worker processes on this machine to a running multi-worker run")
     join.add_argument("run", help="the run folder (shared with the machine that started it)")
     join.add_argument("--workers", type=int, default=1, help="worker processes to add (default 1)")
+    join.add_argument("--storage", metavar="URL", help="the run's --storage URL again, when it holds a password (never written down)")
 
     from bench.cli import compare as compare_cli
     from bench.cli import speed as speed_cli
@@ -182,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--workers must be a positive integer, but got {args.workers}")
             if not _is_dir(Path(args.run)) or not (Path(args.run) / "run.json").exists():
                 raise UsageError(f"{excerpt(args.run)}: no run folder there (give the folder holding run.json)")
-            return join(Path(args.run).absolute(), args.workers)
+            return join(Path(args.run).absolute(), args.workers, args.storage)
         return args.handler(args, ["-m", "bench", *argv])
     except UsageError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        from bench.run.storage_url import scrub
+
+        print(f"error: {scrub(one_line(str(exc)), getattr(args, 'storage', None))}", file=sys.stderr)  # a password never echoed
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

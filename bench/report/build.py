@@ -31,7 +31,8 @@ def write_table(table: pd.DataFrame, out_dir: Path, name: str) -> list[Path]:
 
 
 def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float | None = None, allow_mixed: bool = False,
-                 views: bool = True, hv_reference: list[float] | None = None) -> Report:
+                 views: bool = True, hv_reference: list[float] | None = None,
+                 hv_ideal: list[float] | None = None) -> Report:
     from bench.report.html import write_html
     from bench.report.optuna_views import importance_frame, study_from_trials, write_views
     from bench.report.plots import plot_all
@@ -42,7 +43,7 @@ def build_report(paths: list[str | Path], out_dir: str | Path, *, target: float 
     runset = load_runs(paths, allow_mixed=allow_mixed)
     out.mkdir(parents=True, exist_ok=True)
     objective = runset.objective
-    multi = add_hypervolumes(runset, hv_reference)
+    multi = add_hypervolumes(runset, hv_reference, hv_ideal)
     summary = summary_table(runset.runs, runset.trials, target=target, objective=objective)
     display = display_table(summary, target=target, objective=objective)
     higher = objective.direction == "max"
@@ -94,7 +95,8 @@ class MultiObjectiveView:
     reference: object
 
 
-def add_hypervolumes(runset: RunSet, given_reference: list[float] | None) -> MultiObjectiveView | None:
+def add_hypervolumes(runset: RunSet, given_reference: list[float] | None,
+                     given_ideal: list[float] | None = None) -> MultiObjectiveView | None:
     """For runs that all searched the same several objectives: each run's hypervolume share (a `hypervolume` column),
     against one reference point for all of them, stated in the notes. None for single-objective runs."""
     from bench.errors import UsageError
@@ -109,18 +111,19 @@ def add_hypervolumes(runset: RunSet, given_reference: list[float] | None) -> Mul
             runset.notes.append("runs searched different objectives: no hypervolumes or Pareto fronts")
         return None
     objectives = next(iter(found))
-    if given_reference is not None and len(given_reference) != len(objectives):
-        raise UsageError(f"--hv-reference has {len(given_reference)} values; the runs have {len(objectives)} objectives "
-                         f"({', '.join(o.name for o in objectives)})")
+    for flag, given in (("--hv-reference", given_reference), ("--hv-ideal", given_ideal)):
+        if given is not None and len(given) != len(objectives):
+            raise UsageError(f"{flag} has {len(given)} values; the runs have {len(objectives)} objectives "
+                             f"({', '.join(o.name for o in objectives)})")
     points = trial_points(runset, objectives)
     if points.empty:
         runset.notes.append("no complete trial has every objective: no hypervolumes or Pareto fronts")
         return None
-    reference = reference_point(points, objectives, given_reference)
+    reference = reference_point(points, objectives, given_reference, given_ideal)
     runset.runs["hypervolume"] = runset.runs["run_id"].map(run_hypervolumes(points, objectives, reference)).fillna(0.0)
     runset.notes.append(
         f"hypervolume share: the volume each run's complete trials dominate up to the reference point ({reference.text(objectives)}; "
-        f"{reference.how}), over the volume of the box from the ideal point (each objective's best over all runs) to it; "
+        f"{reference.how}), over the volume of the box from the ideal point ({reference.ideal_text(objectives)}) to it; "
         "Optuna's exact computation. Higher is better; 1 would be one trial at the ideal point.")
     for run in runset.raw_runs:
         if str(run.get("search", "")).startswith("scalarised"):

@@ -16,7 +16,7 @@ metric on the held-out test split for that selected configuration, never seen by
 values seen, since a bootstrap of so few values cannot reach outside them; from 5 seeds a 95% BCa bootstrap interval of the
 mean, with n. A single seed has none. Rank orders rows by the mean best objective, best first in its direction (ties: less wall time). The significance table pairs runs by seed
 (Wilcoxon signed-rank, scipy) and refuses to claim a difference when there are too few seeds for the test to reach
-p&lt;0.05. <i>Backend overhead/trial</i> is wall time outside training and test evaluation, less tunebench's own bookkeeping: the
+p&lt;0.05. <i>Backend overhead/trial</i> is wall time outside training, the task's model build (and compile) and test evaluation, less tunebench's own bookkeeping (its shared-budget ledger included): the
 backend's sampling, storage and checkpointing. <i>tunebench/trial</i> is that bookkeeping (its callbacks inside fit, its
 records, disk and memory readings), the same code for every backend. Disk is what <code>du</code> reports for the backend's own folder (Optuna's
 journal file, KerasTuner's checkpoints and trial files), sampled at every epoch end and after each trial's writes; the peak is

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.run.records import RunFolder, best_trial, count_states, same_json, startup_share
+from bench.run.records import RunFolder, backend_seconds, best_trial, count_states, same_json, startup_share
 from bench.run.runner import task_identity
 from bench.task.base import Objective
 
@@ -123,10 +123,12 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             "wall_seconds": spent["seconds"], "epochs": spent["epochs"], "trials": len(trials), **states,
             "train_seconds": sum(t["train_seconds"] for t in trials),
             "eval_seconds": sum(t["eval_seconds"] for t in trials),
-            "overhead_seconds": sum(t["overhead_seconds"] - t.get("harness_seconds", 0.0) for t in trials),
+            "build_seconds": sum(t.get("build_seconds", 0.0) for t in trials) + float(run.get("task_build_seconds_outside_trials") or 0.0),
+            "overhead_seconds": sum(backend_seconds(t) for t in trials),
             "harness_seconds": sum(t.get("harness_seconds", 0.0) for t in trials),
-            # The backend's own cost per trial: overhead outside training and test evaluation, less tunebench's bookkeeping.
-            "overhead_per_trial": (sum(t["overhead_seconds"] - t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
+            # The backend's own cost per trial: wall time outside training, the task's model build and test evaluation, less
+            # tunebench's bookkeeping (its ledger work included).
+            "overhead_per_trial": (sum(backend_seconds(t) for t in trials) / len(trials)) if trials else None,
             "harness_per_trial": (sum(t.get("harness_seconds", 0.0) for t in trials) / len(trials)) if trials else None,
             "startup_share": startup_share(trials),
             "worker_utilisation": worker_utilisation(trials, run.get("workers") or 1, spent["seconds"]),
@@ -138,14 +140,12 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
             "search": run.get("search"), "pareto_trials": len(run.get("pareto_trials") or ()) if run.get("objectives") else None,
             "folder": str(run_dir),
         })
-        cumulative_epochs = 0
         for t in trials:
-            cumulative_epochs += t["epochs_run"]
             trial_rows.append({
                 "run_id": run["run_id"], "label": run["label"], "backend": run["backend"], "seed": run["seed"],
                 "number": t["number"], "state": t["state"], "objective": t.get("objective") if t["state"] == "complete" else None,
                 "any_objective": t.get("objective"), "test_objective": t.get("test_objective"),
-                "finished_at_seconds": t["finished_at_seconds"], "cumulative_epochs": cumulative_epochs,
+                "finished_at_seconds": t["finished_at_seconds"],
                 "started_at_seconds": t.get("started_at_seconds"), "worker": t.get("worker") or "main",
                 "epochs_run": t["epochs_run"], "train_seconds": t["train_seconds"], "overhead_seconds": t["overhead_seconds"],
                 "eval_seconds": t["eval_seconds"], "disk_bytes": t["disk_bytes"], "memory_rss_bytes": t.get("memory_rss_bytes"),
@@ -156,8 +156,12 @@ def load_runs(paths: list[str | Path], *, allow_mixed: bool = False) -> RunSet:
     objective = objective or Objective()
     trials_df = pd.DataFrame(trial_rows)
     if not trials_df.empty:
-        trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
+        # The running best and the epochs spent accrue in the order trials finished (with several workers, trial numbers
+        # are claim order: trial 3 may finish before trial 2), so a value is never drawn before its trial ended.
+        trials_df = trials_df.sort_values(["run_id", "finished_at_seconds", "number"], kind="stable").reset_index(drop=True)
+        trials_df["cumulative_epochs"] = trials_df.groupby("run_id")["epochs_run"].cumsum()
         trials_df["best_so_far"] = trials_df.groupby("run_id")["objective"].transform(lambda v: best_so_far(v, objective))
+        trials_df = trials_df.sort_values(["run_id", "number"], kind="stable").reset_index(drop=True)
     _check_comparable(raw_runs, allow_mixed, notes)
     if allow_mixed and len({Objective.from_record(r) for r in raw_runs}) > 1:
         raise UsageError("runs optimise different objectives (metric or direction); even --allow-mixed cannot rank them together: "

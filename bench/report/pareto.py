@@ -26,6 +26,9 @@ class ReferencePoint:
     def text(self, objectives: Sequence[SearchObjective]) -> str:
         return ", ".join(f"{o.name} {v:.6g}" for o, v in zip(objectives, self.values))
 
+    def ideal_text(self, objectives: Sequence[SearchObjective]) -> str:
+        return ", ".join(f"{o.name} {v:.6g}" for o, v in zip(objectives, self.ideal))
+
 
 def trial_points(runset: Any, objectives: Sequence[SearchObjective]) -> pd.DataFrame:
     """One row per complete trial of every run with a finite value for each objective: label, run, seed, number, values."""
@@ -39,18 +42,57 @@ def trial_points(runset: Any, objectives: Sequence[SearchObjective]) -> pd.DataF
     return pd.DataFrame(rows, columns=["label", "run_id", "seed", "number", *[o.name for o in objectives]])
 
 
-def reference_point(points: pd.DataFrame, objectives: Sequence[SearchObjective], given: Sequence[float] | None = None) -> ReferencePoint:
+def natural_ideal(objective: SearchObjective) -> float | None:
+    """The best value an objective can take, where its name says it (accuracies 1; counts, seconds, losses and errors 0)."""
+    name = objective.name.lower()
+    if objective.direction == "max" and (name.endswith("accuracy") or name.endswith("auc")):
+        return 1.0
+    if objective.direction == "min" and (name in ("params", "train_seconds") or any(k in name for k in ("loss", "mse", "mae", "error"))):
+        return 0.0
+    return None
+
+
+def reference_point(points: pd.DataFrame, objectives: Sequence[SearchObjective], given: Sequence[float] | None = None,
+                    given_ideal: Sequence[float] | None = None) -> ReferencePoint:
     """`given`, or each objective's worst value over every run's complete trials pushed out by REFERENCE_MARGIN of its range
-    (so that the worst trials still add volume); one point for all runs compared."""
-    ideal = tuple(float(points[o.name].max() if o.direction == "max" else points[o.name].min()) for o in objectives)
+    (so that the worst trials still add volume); one point for all runs compared.
+
+    The ideal point (the box's other corner) is `given_ideal`; with a given reference and none given, each objective's
+    natural best (`natural_ideal`), so that a run's share depends on the run and the two points only, never on the other
+    runs of a report. Only when neither point is given do both come from the runs compared."""
+    from bench.errors import UsageError
+
+    seen_ideal = tuple(float(points[o.name].max() if o.direction == "max" else points[o.name].min()) for o in objectives)
     if given is not None:
-        return ReferencePoint(tuple(float(v) for v in given), ideal, "given (--hv-reference)")
+        ideal_how = "given (--hv-ideal)"
+        if given_ideal is None:
+            ideal_how = "each objective's natural best"
+            natural = [natural_ideal(o) for o in objectives]
+            missing = [o.name for o, v in zip(objectives, natural) if v is None]
+            if missing:
+                raise UsageError(f"--hv-reference fixes the reference point, but the share also needs the ideal point, and "
+                                 f"{', '.join(missing)} has no natural best: give --hv-ideal with one value per objective")
+            given_ideal = natural
+        signs = np.array([o.sign for o in objectives])
+        ref, ideal = np.asarray(given, dtype=float) * signs, np.asarray(given_ideal, dtype=float) * signs
+        if not np.all(ideal < ref):
+            raise UsageError(f"the ideal point ({', '.join(f'{v:.6g}' for v in given_ideal)}) must be better than the reference "
+                             f"point ({', '.join(f'{v:.6g}' for v in given)}) in every objective")
+        losses = points[[o.name for o in objectives]].to_numpy(float) * signs
+        if not np.any(np.all(losses < ref, axis=1)):
+            raise UsageError(f"--hv-reference {','.join(f'{v:.6g}' for v in given)}: no complete trial is better than it in every "
+                             "objective, so every share would be 0; give a point worse than some trials in each objective")
+        how = f"given (--hv-reference); ideal point {', '.join(f'{v:.6g}' for v in given_ideal)}, {ideal_how}"
+        return ReferencePoint(tuple(float(v) for v in given), tuple(float(v) for v in given_ideal), how)
+    if given_ideal is not None:
+        raise UsageError("--hv-ideal goes with --hv-reference: give both, or neither (then both come from the runs compared)")
     values = []
-    for o, best in zip(objectives, ideal):
+    for o, best in zip(objectives, seen_ideal):
         worst = float(points[o.name].min() if o.direction == "max" else points[o.name].max())
         span = abs(best - worst) or max(abs(worst), 1.0) * 1e-3
         values.append(worst - REFERENCE_MARGIN * span if o.direction == "max" else worst + REFERENCE_MARGIN * span)
-    return ReferencePoint(tuple(values), ideal, f"each objective's worst value over all runs, {REFERENCE_MARGIN:.0%} of its range beyond")
+    return ReferencePoint(tuple(values), seen_ideal, f"each objective's worst value over all runs, {REFERENCE_MARGIN:.0%} of its "
+                          "range beyond; ideal point each objective's best over all runs (so shares hold for this report's runs)")
 
 
 def hypervolume(values: np.ndarray, objectives: Sequence[SearchObjective], reference: ReferencePoint) -> float:

@@ -111,6 +111,8 @@ def _worker_timeline(trials: pd.DataFrame, out_dir: Path, runs: int = 4) -> list
     """Each worker's trials over the run's clock (the first few multi-worker runs): utilisation at a glance."""
     plt = _plt()
     multi = [run_id for run_id, group in trials.groupby("run_id", sort=True) if group["worker"].nunique() > 1][:runs]
+    if not multi:  # workers differ between runs only (a plain run beside a one-worker run): no run to draw
+        return []
     fig, axes = plt.subplots(len(multi), 1, figsize=(7.5, 1.2 + 1.1 * len(multi) * 1.5), squeeze=False)
     colors = {"complete": "tab:green", "pruned": "tab:orange", "failed": "tab:red"}
     for ax, run_id in zip(axes[:, 0], multi):
@@ -172,8 +174,8 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
     files["disk_growth"] = save(fig, out_dir, "disk_growth")
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    split = runs.groupby("label")[["train_seconds", "eval_seconds", "overhead_seconds", "harness_seconds"]].mean()
-    split.columns = ["training", "test evaluation", "backend overhead", "tunebench's bookkeeping"]
+    split = runs.groupby("label")[["train_seconds", "build_seconds", "eval_seconds", "overhead_seconds", "harness_seconds"]].mean()
+    split.columns = ["training", "model build (task)", "test evaluation", "backend overhead", "tunebench's bookkeeping"]
     split.plot(kind="bar", stacked=True, ax=ax, rot=0)
     ax.set(xlabel="backend/algorithm", ylabel="seconds per run (mean over seeds)", title="Wall time: training against overhead")
     files["time_split"] = save(fig, out_dir, "time_split")

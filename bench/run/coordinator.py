@@ -23,6 +23,8 @@ from bench.errors import UsageError
 from bench.run.ledger import Ledger, SharedGuard
 from bench.run.records import RunFolder, TrialRecord
 from bench.run.runner import RunSetup, _now, finish_record
+from bench.run.storage_url import STORAGE_URL_VARIABLE, full_storage_url, scrub
+from bench.run.worker import SEARCH_ENDED
 
 POLL_SECONDS = 0.2
 CHIEF_START_SECONDS = 180
@@ -59,7 +61,9 @@ class Coordinator:
         self.config, self.folder, self.run = setup.config, setup.folder, setup.run
         self.ledger = Ledger(self.folder.path)
         done = setup.done
-        self.ledger.create(trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds)
+        # The run's clock counts from this process's set-up (imports, data, run folder), as a one-process run's does.
+        self.ledger.create(trials=len(done), epochs=sum(t["epochs_run"] for t in done),
+                           seconds=setup.spent_seconds + time.monotonic() - setup.started)
         with self.ledger.locked() as state:  # numbers continue after the highest recorded one; the best so far is known
             state["next"] = max([int(t["number"]) + 1 for t in done] + [len(done)])
             from bench.run.records import best_trial
@@ -72,12 +76,15 @@ class Coordinator:
         self.killed: list[dict[str, Any]] = []  # running-trial files of killed workers, recorded as failed
         self.next_index = 100 * len(self.run.get("resumed_with") or [])  # a resumed session's workers: new names and seeds
         self.env = dict(os.environ)
+        if self.config.storage:  # the full URL reaches the workers through their environment, never through run.json
+            self.env[STORAGE_URL_VARIABLE] = self.config.storage
         self.trials_seen = 0
         self.offset = 0
         self.error: str | None = None
         self.interrupts = 0
         self.failed_starts = 0
         self.signalled: set[str] = set()
+        self.chief_ended = False  # KerasTuner's chief has exited (its search ended, or it died)
         self.view: Any = None  # the progress display, set by `coordinate`
 
     # -- processes
@@ -119,11 +126,10 @@ class Coordinator:
         path.parent.mkdir(exist_ok=True)
         return path
 
-    @staticmethod
-    def _tail(log: Path) -> str:
+    def _tail(self, log: Path) -> str:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error:")]
-        return (errors or lines or ["(no output)"])[-1][:300]
+        return scrub((errors or lines or ["(no output)"])[-1], self.config.storage)[:300]
 
     # -- the run
 
@@ -152,10 +158,13 @@ class Coordinator:
     def loop(self) -> str:
         """Keep the workers going until the budget is spent, the search ends, or the user stops it; the run's status."""
         for _ in range(self.config.workers):
-            self.start_worker()
+            if not self.search_over():
+                self.start_worker()
         while self.workers:
             time.sleep(POLL_SECONDS)
             self.read_new_trials()
+            self.watch_chief()
+            self.reap_lost_trials()
             for worker in list(self.workers):
                 code = worker.process.poll()
                 if code is None:
@@ -166,8 +175,9 @@ class Coordinator:
                 if code == 2:
                     self.error = self.error or self._tail(worker.log)
                     self.stop_workers("crashed")
-                elif code not in (0, 130):  # killed (SIGKILL, OOM) or crashed: what it was running is recorded failed
-                    self.record_killed(worker)
+                started = self.record_killed(worker.name) if code not in (0, 2, 130) else False
+                self.ledger.forget_worker(worker.name, started=started)  # a claim it held but never started goes back
+                if code not in (0, 2, 130) and not self.search_over():  # killed (SIGKILL, OOM) or crashed
                     if code > 0 and not any(t.get("worker") == worker.name for t in self.folder.read_trials()[0]):
                         self.failed_starts += 1  # a worker that crashes before any trial would crash again: stop after 3
                         if self.failed_starts >= 3:
@@ -181,13 +191,60 @@ class Coordinator:
             return "crashed"
         return "interrupted" if self.guard.interrupted or self.ledger.read().get("stopped") == "interrupted" else "complete"
 
+    def search_over(self) -> bool:
+        """The backend has nothing left to try: a worker said so in the ledger, or KerasTuner's chief ended its search."""
+        return self.ledger.read().get("stopped") == SEARCH_ENDED
+
+    def watch_chief(self) -> None:
+        """KerasTuner's chief exits by itself only once its oracle has stopped and no trial runs: the search has ended, and
+        a worker would wait for it for ever (gRPC's wait_for_ready). A chief that died otherwise ends the run as crashed."""
+        if self.chief is None or self.chief.poll() is None or self.chief_ended:
+            return
+        self.chief_ended = True
+        if self.chief.returncode == 0:
+            self.ledger.stop(SEARCH_ENDED)
+        else:
+            self.error = self.error or f"KerasTuner's chief ended (exit {self.chief.returncode}): {self._tail(self._log_path('chief'))}"
+            self.ledger.stop("crashed")
+        for worker in self.workers:  # none runs a trial (the chief waited for them); they would block on the chief
+            if worker.process.poll() is None:
+                worker.process.terminate()
+
+    def lost_trials(self, stale_seconds: float) -> list[Path]:
+        """Running-trial files whose process is gone: on this machine its pid no longer runs; elsewhere (`bench join` from
+        another machine) the file has not been rewritten for `stale_seconds` (it is at every epoch end)."""
+        from bench.run.runner import _alive
+
+        own = {w.name for w in self.workers}  # this process's own running workers: their end is seen by `loop`
+        lost = []
+        for path in sorted((self.folder.path / "running").glob("*.json")):
+            try:
+                running = json.loads(path.read_text(encoding="utf-8"))
+                age = time.time() - path.stat().st_mtime
+            except (OSError, json.JSONDecodeError):
+                continue
+            if running.get("worker") in own:
+                continue
+            if running.get("host") == socket.gethostname() and running.get("pid") is not None:
+                if not _alive(running["pid"]):
+                    lost.append(path)
+            elif age > stale_seconds:
+                lost.append(path)
+        return lost
+
+    def reap_lost_trials(self, stale_seconds: float = 120.0) -> None:
+        """Trials of joined workers (`bench join`) that were killed: recorded failed, their claims dropped."""
+        for path in self.lost_trials(stale_seconds):
+            name = path.stem
+            self.ledger.forget_worker(name, started=self.record_killed(name))
+
     def wait_for_joined_workers(self, stale_seconds: float = 120.0) -> None:
         """Workers that joined from elsewhere (`bench join`) may still run claimed trials: wait while their running-trial
-        files are fresh (each is rewritten at every epoch end)."""
+        files show a live process (rewritten at every epoch end); a lost one is recorded as killed."""
         running_dir = self.folder.path / "running"
-        while True:
-            fresh = [p for p in running_dir.glob("*.json") if time.time() - p.stat().st_mtime < stale_seconds] if running_dir.exists() else []
-            if not fresh or self.error:
+        while not self.error and running_dir.exists():
+            self.reap_lost_trials(stale_seconds)
+            if not any(running_dir.glob("*.json")):
                 return
             time.sleep(POLL_SECONDS)
             self.read_new_trials()
@@ -195,30 +252,31 @@ class Coordinator:
     def should_replace(self, worker: WorkerProcess, code: int) -> bool:
         """A worker that ended while budget is left is replaced: after its --trials-per-worker, or when it was killed. One
         that ended by itself (the search had nothing left to try) is not."""
-        if self.error or self.guard.interrupted or self.guard.exhausted() is not None:
+        if self.error or self.guard.interrupted or self.guard.exhausted() is not None or self.search_over() or self.chief_ended:
             return False
         if code == 0:
             return self.config.trials_per_worker is not None
         return code not in (2, 130)
 
-    def record_killed(self, worker: WorkerProcess) -> None:
+    def record_killed(self, worker: str) -> bool:
         """The trial a killed worker was running: failed in our records now (from its last checkpoint), and in the
-        backend's storage at the end (`settle_storage`), unless Optuna's heartbeat fails it first."""
+        backend's storage at the end (`settle_storage`), unless Optuna's heartbeat fails it first. Whether it had one."""
         from bench.run.harness import killed_trial_record
 
-        path = RunFolder(self.folder.path, worker=worker.name).running_json
+        path = RunFolder(self.folder.path, worker=worker).running_json
         try:
             running = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            return  # killed between trials: nothing was running
+            return False  # killed between trials: nothing was running
         recorded = {str(t["backend_trial_id"]) for t in self.folder.read_trials()[0]}
         if str(running.get("backend_trial_id")) not in recorded:
             record = killed_trial_record(running, number=int(running["number"]), metric=self.setup.task.objective.metric)
             self.folder.append_trial(record)
             self.guard.count_trial()  # its epochs were counted as they ended
+            self.run["killed_trials_recorded"] = self.run.get("killed_trials_recorded", 0) + 1
         path.unlink(missing_ok=True)
         self.killed.append({**running, "killed_at": time.time()})
-        self.run["killed_trials_recorded"] = self.run.get("killed_trials_recorded", 0) + 1
+        return True
 
     def read_new_trials(self) -> None:
         """New lines of trials.jsonl: progress, and run.json's spent budget rewritten."""
@@ -323,6 +381,17 @@ class Coordinator:
         finally:
             os.environ.pop("KERASTUNER_TUNER_ID", None)
 
+    def process_startup_seconds(self, trials: list[dict[str, Any]]) -> float | None:
+        """From this command's process start to the first trial of this session (on any worker): interpreter, imports,
+        data, the backend's set-up (a chief, a study) and the workers' own start, as a one-process run records it."""
+        from bench.run.environment import process_started_at
+
+        session = [float(t["started_at_seconds"]) for t in trials
+                   if t.get("started_at_seconds") is not None and float(t["started_at_seconds"]) >= self.setup.spent_seconds]
+        if not session:
+            return None
+        return round(float(self.ledger.read()["origin"]) + min(session) - process_started_at(), 3)
+
     def finish(self, status: str) -> dict[str, Any]:
         if self.chief is not None and self.chief.poll() is None:
             self.chief.terminate()
@@ -344,6 +413,9 @@ class Coordinator:
             "epochs": max(0, spent["epochs"] - budget.epoch_budget) if budget.epoch_budget else 0,
             "seconds": round(max(0.0, spent["seconds"] - budget.time_budget), 3) if budget.time_budget else 0.0,
         }
+        startup = self.process_startup_seconds(trials)
+        if startup is not None:
+            self.run["process_startup_seconds"] = startup
         self.run["memory_peak_bytes"] = max([int(t.get("memory_rss_bytes") or 0) for t in trials] + [0])  # any one worker's
         self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]
         self.run["trials_by_worker"] = {name: sum(1 for t in trials if t.get("worker") == name)
@@ -367,15 +439,20 @@ def spawn_worker(run_dir: Path, run: dict[str, Any], name: str, index: int, devi
     return WorkerProcess(name, index, device, process, 0.0, log)
 
 
-def join(run_dir: Path, workers: int) -> int:
+def join(run_dir: Path, workers: int, storage: str | None = None) -> int:
     """`bench join RUN_FOLDER`: add `workers` worker processes on this machine to a running run (the folder shared, e.g.
     over NFS; Optuna's RDB storage or KerasTuner's chief reachable). Their trials go into the run's trials.jsonl under
-    names host-pid-k, and spend the run's budget; returns when they end."""
+    names host-pid-k, and spend the run's budget; returns when they end. `storage`: the run's --storage URL typed again
+    (run.json keeps it without its password)."""
     run = RunFolder(run_dir).read_run()
     if run.get("status") != "running":
         raise UsageError(f"run {run['run_id']} is {run.get('status')}, not running; only a running run can be joined")
     if not (run.get("workers", 1) > 1 or (run.get("config") or {}).get("storage") or (run.get("config") or {}).get("trials_per_worker")):
         raise UsageError(f"run {run['run_id']} runs in one process; start it with --workers N to join it")
+    env = dict(os.environ)
+    url = full_storage_url((run.get("config") or {}).get("storage"), storage)
+    if url:
+        env[STORAGE_URL_VARIABLE] = url
     host = socket.gethostname()
     devices = (run.get("config") or {}).get("devices") or run.get("device") or "cpu"
     started = []
@@ -383,7 +460,7 @@ def join(run_dir: Path, workers: int) -> int:
         name = f"{host}-{os.getpid()}-{k}"
         index = 1000 + 16 * (os.getpid() % 4096) + k  # apart from the run's own workers and from other joins: seeds differ
         started.append(spawn_worker(run_dir, run, name, index, devices.split(",")[k % len(devices.split(","))],
-                                    run_dir / WORKER_LOGS / f"{name}.log", dict(os.environ)))
+                                    run_dir / WORKER_LOGS / f"{name}.log", env))
     codes = [w.process.wait() for w in started]
     return max(codes) if any(c not in (0, 130) for c in codes) else 0
 
@@ -418,6 +495,6 @@ def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]
                 worker.process.kill()
         run = coordinator.finish(status)
     if coordinator.error:
-        raise UsageError(coordinator.error.removeprefix("error: "))
+        raise UsageError(scrub(coordinator.error.removeprefix("error: "), setup.config.storage))
     return run
 

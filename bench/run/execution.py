@@ -8,6 +8,7 @@ from typing import Any
 from bench.errors import UsageError, excerpt
 
 JIT_CHOICES = ("auto", "on", "off")
+MAX_STEPS_PER_EXECUTION = 2**31 - 1  # Keras keeps it in a 32-bit counter on some backends; more would overflow in every trial
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class ExecutionSettings:
 
     def __post_init__(self) -> None:
         steps = self.steps_per_execution
-        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-            raise UsageError(f"--steps-per-execution must be a positive integer, but got {excerpt(steps)}")
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS_PER_EXECUTION):
+            raise UsageError(f"--steps-per-execution must be an integer from 1 to {MAX_STEPS_PER_EXECUTION}, but got {excerpt(steps)}")
         if self.jit_compile not in JIT_CHOICES:
             raise UsageError(f"--jit-compile must be one of {', '.join(JIT_CHOICES)}, but got {excerpt(self.jit_compile)}")
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.errors import excerpt
 from bench.run.budget import BudgetGuard
 from bench.run.environment import process_started_at
 from bench.run.execution import ExecutionSettings
@@ -19,6 +22,7 @@ from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, res
 from bench.run.trainer import TrainingProgress, fit
 from bench.task.base import LoadedTask, TaskError
 
+HOST = socket.gethostname()
 KILLED_ERROR = "killed: the process ended while this trial ran (recorded by --resume)"
 INTERRUPTED_ERROR = "interrupted by Ctrl-C"
 
@@ -65,12 +69,20 @@ class TrialScope:
         last_epoch = initial_epoch + guard.epochs_for_trial(wanted)
         fit(model, harness.task, progress=self.progress, epochs=last_epoch, initial_epoch=initial_epoch,
             batch_size=harness.task.batch_size(self.params), callbacks=callbacks, guard=guard, patience=harness.patience,
-            epoch_hook=lambda: harness.epoch_ended(self), weights_worth_keeping_above=harness.best_objective)
+            epoch_hook=lambda: harness.epoch_ended(self),
+            # With several workers the run's best moves while this trial trains, and a tie may make it the run's best (the
+            # lowest number wins one, whatever finished first): its best epoch's weights are kept in any case.
+            weights_worth_keeping_above=None if harness.shared else harness.best_objective)
         if self.progress.best_objective is None:
             raise RuntimeError("the trial ended before any epoch finished")
-        if harness.shared:  # another worker may have finished a better trial meanwhile
-            harness.best_objective = harness.guard.best()
-        if harness.task.objective.better(self.progress.best_objective, harness.best_objective):
+        value, objective = self.progress.best_objective, harness.task.objective
+        if harness.shared:  # another worker may have finished a better trial meanwhile; a tie needs a test score too
+            with harness.bookkeeping():
+                harness.best_objective = harness.guard.best()
+            may_be_best = objective.better(value, harness.best_objective) or value == harness.best_objective
+        else:  # trials finish in number order: the earlier one keeps a tie
+            may_be_best = objective.better(value, harness.best_objective)
+        if may_be_best:
             t0 = time.perf_counter()  # only a trial that may become the run's best needs its test score
             self.test_objective = harness.task.test_score(model)
             self.eval_seconds = time.perf_counter() - t0
@@ -153,6 +165,8 @@ class Harness:
         self._pending_bookkeeping = 0.0  # spent after the last trial's clock stopped: charged to the next trial
         self._scope: TrialScope | None = None
         self.process_startup_seconds: float | None = None  # from this process's start to its first trial
+        self.trials_started = 0  # by this process
+        self.outside_build_seconds = 0.0  # the task's builds outside trials (KerasTuner's to learn the space; Keras's warm-up)
 
     @contextlib.contextmanager
     def bookkeeping(self) -> Iterator[None]:
@@ -183,6 +197,15 @@ class Harness:
         self.recorded[record.backend_trial_id] = json.loads(record.to_json())
         return None
 
+    def build_outside_trial(self, params: Mapping[str, Any]) -> Any:
+        """A build the backend makes outside any trial (KerasTuner's constructor builds once to learn the space): the
+        task's cost, as every trial's build is, so it is timed apart (`outside_build_seconds`, in run.json)."""
+        started = time.perf_counter()
+        try:
+            return self.task.build(dict(params))
+        finally:
+            self.outside_build_seconds += time.perf_counter() - started
+
     def mark(self) -> None:
         """Start counting the next trial's wall time from now (call when the backend's loop starts)."""
         self._last_mark = time.perf_counter()
@@ -197,14 +220,16 @@ class Harness:
         started = self.guard.seconds - (time.perf_counter() - self._last_mark)
         number = self.next_number
         if self.shared:  # the number the backend claimed from the ledger before creating the trial; the run's best so far
-            number = self.guard.claimed_number if self.guard.claimed_number is not None else self.guard.claim_trial()
-            self.guard.claimed_number = None
-            self.best_objective = self.guard.best()
+            with self.bookkeeping():
+                number = self.guard.claimed_number if self.guard.claimed_number is not None else self.guard.claim_trial()
+                self.guard.claimed_number = None
+                self.best_objective = self.guard.best()
         scope = TrialScope(number, str(backend_trial_id), self, started_at_seconds=started,
                            bookkeeping_seconds=self._pending_bookkeeping)
         self._pending_bookkeeping = 0.0
         self._scope = scope
         self.next_number += 1
+        self.trials_started += 1
         with self.bookkeeping():
             self.checkpoint(scope)
             self.disk.sample()  # the previous trial's end-of-trial writes (Optuna's tell, KerasTuner's trial.json) are on disk now
@@ -216,11 +241,13 @@ class Harness:
         except RunInterrupted:
             self._record(scope, "failed", INTERRUPTED_ERROR)
             raise
-        except TaskError as exc:  # not this trial's fault but the task's: every trial would fail the same way
+        except (TaskError, SystemExit) as exc:  # not this trial's fault but the task's: every trial would fail the same way
+            if isinstance(exc, SystemExit):  # the task's own code called sys.exit(): a task error, not the run's exit status
+                exc = TaskError(f"task {self.task.task.name}: its code called sys.exit({excerpt(exc.code)}) during trial {scope.number}")
             self._record(scope, "failed", f"{type(exc).__name__}: {exc}")
             self.task_error = exc
             self.guard.interrupt()
-            raise
+            raise exc from None
         except KeyboardInterrupt:  # a second Ctrl-C: record what ran, then stop at once
             scope.progress.stopped_by = "interrupted"
             self._record(scope, "failed", INTERRUPTED_ERROR)
@@ -259,6 +286,7 @@ class Harness:
             "epochs_run": prog.epochs_run, "initial_epoch": scope.initial_epoch, "objective_per_epoch": prog.objective,
             "val_loss_per_epoch": prog.val_loss, "train_seconds": round(prog.train_seconds, 4),
             "disk_bytes": self.disk.last.allocated, "disk_apparent_bytes": self.disk.last.apparent, "disk_peak_bytes": self.disk.peak,
+            "host": HOST, "pid": os.getpid(),  # whose it is: a coordinator records it as killed once that process is gone
         })
 
     def _record(self, scope: TrialScope, state: str, error: str | None) -> None:
@@ -269,12 +297,13 @@ class Harness:
         wall = now - self._last_mark
         self._last_mark = now
         self._scope = None  # what follows is counted for the next trial, since this one's clock has stopped
-        self.guard.count_trial()
         prog = scope.progress
+        with self.bookkeeping():  # the shared ledger's work (a locked file) is tunebench's, not the backend's
+            self.guard.count_trial()
+            if state == "complete" and self.shared and prog.best_objective is not None:
+                self.guard.note_best(prog.best_objective, self.task.objective.better)
         if state == "complete" and self.task.objective.better(prog.best_objective, self.best_objective):
             self.best_objective = prog.best_objective
-        if state == "complete" and self.shared and prog.best_objective is not None:
-            self.guard.note_best(prog.best_objective, self.task.objective.better)
         first_epoch_extra, startup = startup_figures(scope.build_seconds, prog.epoch_seconds)
         record = TrialRecord(
             number=scope.number,

@@ -120,6 +120,12 @@ class RunRecord:
         return {**(previous or {}), **data}
 
 
+def backend_seconds(trial: dict[str, Any]) -> float:
+    """A trial's wall time billed to its backend: outside training and test evaluation (`overhead_seconds`), less the task's
+    model build and compile (the task's cost, whichever backend asked for it) and tunebench's own bookkeeping."""
+    return float(trial["overhead_seconds"]) - float(trial.get("harness_seconds", 0.0)) - float(trial.get("build_seconds", 0.0))
+
+
 def startup_figures(build_seconds: float, epoch_seconds: list[float]) -> tuple[float | None, float | None]:
     """(first epoch's extra seconds, start-up seconds) of a trial; (None, None) when fewer than two epochs ran, since the
     first epoch's compilation cannot be told from training then."""

@@ -33,6 +33,7 @@ from bench.run.records import (
     peak_resident_bytes,
     same_json,
 )
+from bench.run.storage_url import check_storage_url, full_storage_url, redact, redact_argv, stored_storage
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 MAX_SEED = 2**31 - 2  # every library's seed (KerasTuner's is seed + 1) stays a valid 32-bit seed
@@ -118,6 +119,10 @@ class RunConfig:
         data = asdict(self)
         data["budget"] = self.budget.to_dict()
         return data
+
+    def stored_dict(self) -> dict[str, Any]:
+        """As run.json keeps it: the storage URL's password hidden (a resume or a worker gets it again, never from a file)."""
+        return {**self.to_dict(), "storage": stored_storage(self.storage)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -282,10 +287,10 @@ def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, res
         status="running",
         pid=os.getpid(),
         host=socket.gethostname(),
-        command_line=previous.get("command_line", [sys.executable, *argv]),
-        resumed_with=previous.get("resumed_with", []) + ([[sys.executable, *argv]] if resume_from else []),
+        command_line=previous.get("command_line", [sys.executable, *redact_argv(argv)]),
+        resumed_with=previous.get("resumed_with", []) + ([[sys.executable, *redact_argv(argv)]] if resume_from else []),
         killed_trials_recorded=previous.get("killed_trials_recorded", 0) + killed,
-        config=config.to_dict(),
+        config=config.stored_dict(),
         backend=backend.name,
         algorithm=config.algorithm,
         pruner=config.pruner,
@@ -337,6 +342,8 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
         run.update(progress_record(guard, harness.disk, run))
         if harness.process_startup_seconds is not None:  # interpreter, imports, data, storage: what each command pays
             run["process_startup_seconds"] = harness.process_startup_seconds
+        if harness.outside_build_seconds:  # KerasTuner's build to learn the space (Keras's warm-up): the task's cost
+            run["task_build_seconds_outside_trials"] = round(harness.outside_build_seconds, 4)
         if objectives and record.state == "complete":  # only a complete trial can change the front
             run["pareto_trials"] = pareto_trials(sorted(harness.recorded.values(), key=lambda t: t["number"]), objectives)
         folder.write_run(run)
@@ -383,27 +390,6 @@ def parse_devices(text: str) -> list[str]:
     if not ok:
         raise UsageError(f"--devices {excerpt(text)}: give cpu, or distinct GPUs as gpu:0,gpu:1,...")
     return items
-
-
-def check_storage_url(url: str) -> None:
-    """An RDB URL as SQLAlchemy reads it (postgresql://user@host:port/db, sqlite:///path, ...), refused in one line otherwise."""
-    from urllib.parse import urlsplit
-
-    scheme = urlsplit(str(url)).scheme
-    if not scheme or not scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "sqlite", "oracle", "mssql"):
-        raise UsageError(f"--storage {excerpt(redact(str(url)))}: give a database URL, e.g. postgresql://user@host:5432/db or "
-                         "sqlite:///path/study.db")
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced (run.json and messages never hold it)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def storage_record(backend: Any, config: RunConfig) -> str:
@@ -542,8 +528,10 @@ def resume(run_dir: Path, *, argv: list[str], quiet: bool, verbose: bool = False
         raise UsageError(f"run {run['run_id']} still has worker processes running ({', '.join(map(str, alive))}); "
                          "they stop within a second of their coordinator's end: try again, or stop them")
     config = RunConfig.from_dict(run["config"])
+    given = dict(given or {})
+    config = replace(config, storage=full_storage_url(config.storage, given.pop("storage", None)))
     stored = {**config.to_dict(), **config.budget.to_dict()}
-    for key, value in (given or {}).items():
+    for key, value in given.items():
         if key in stored and stored[key] != value:
             flag = "--" + key.replace("_", "-")
             field = "budget" if key in config.budget.to_dict() else key

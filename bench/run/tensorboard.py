@@ -2,7 +2,8 @@
 
 Layout, under the run folder (`tensorboard --logdir RUN_FOLDER`, or a folder of runs to see backends side by side):
 
-    tensorboard/trial-0003/             HParams session (the params, plus run.backend, run.algorithm, run.seed, trial.state),
+    tensorboard/trial-0003/             HParams session RUN_ID/trial-0003 (the params, plus run.id, run.backend, run.algorithm,
+                                        run.seed, trial.state),
                                         the final metrics (the task's objective at the scored epoch, its test score, every
                                         --objectives value, train_seconds, epochs_run) and the session's end status
     tensorboard/trial-0003/train/       epoch_<metric> per epoch, as Keras's TensorBoard callback names them
@@ -52,7 +53,8 @@ class TensorBoardWriter:
                  recorded: Sequence[Mapping[str, Any]] = ()) -> None:
         require_tensorboard()
         self.log_dir = log_dir
-        self.run_hparams = {"run.backend": str(run.get("backend")), "run.algorithm": str(run.get("algorithm")),
+        self.run_id = str(run.get("run_id"))
+        self.run_hparams = {"run.id": self.run_id, "run.backend": str(run.get("backend")), "run.algorithm": str(run.get("algorithm")),
                             "run.seed": int(run.get("seed") or 0)}
         objective = run.get("objective") or {}
         self.metric = str(objective.get("metric", "val_accuracy"))
@@ -61,6 +63,11 @@ class TensorBoardWriter:
         for trial in recorded:  # a resumed run: trials recorded before (killed ones too) that have no run yet
             if not (log_dir / trial_dir_name(int(trial["number"]))).exists():
                 self.write(trial)
+
+    def session_group(self, name: str) -> str:
+        """TensorBoard's HParams plugin groups sessions by this id across its whole logdir: one per trial of each run, so that
+        `tensorboard --logdir results/` shows every trial of every run apart."""
+        return f"{self.run_id}/{name}"
 
     def on_trial(self, record: TrialRecord) -> None:
         self.write(record.to_dict())
@@ -86,7 +93,7 @@ class TensorBoardWriter:
         hparams = {**{k: _hparam_value(v) for k, v in (trial.get("params") or {}).items()}, **self.run_hparams,
                    "trial.state": str(trial["state"])}
         session = EventFileWriter(str(path))
-        session.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=portable(hparams_v2.hparams_pb(hparams, trial_id=name))))
+        session.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=portable(hparams_v2.hparams_pb(hparams, trial_id=self.session_group(name)))))
         finals = {self.metric: trial.get("objective"), self.test_metric: trial.get("test_objective"),
                   "train_seconds": trial.get("train_seconds"), "epochs_run": trial.get("epochs_run")}
         finals.update({o.name: (trial.get("objectives") or {}).get(o.name) for o in self.objectives})

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+SEARCH_ENDED = "search ended"  # the ledger's stop reason when a worker's backend had nothing left to try
 
 
 def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") -> int:
@@ -23,14 +26,16 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
     from bench.run.ledger import Ledger, SharedGuard
     from bench.run.records import RunFolder
     from bench.run.runner import TENSORBOARD_DIR, RunConfig, graceful_interrupt, load_task_and_space, prepare
+    from bench.run.storage_url import full_storage_url
 
     run = RunFolder(run_dir).read_run()
     config = RunConfig.from_dict(run["config"])
+    config = replace(config, storage=full_storage_url(config.storage))  # its password from the environment, never a file
     device = config.device_list[index % len(config.device_list)]
     configure_runtime(config.keras_backend, device, verbose=False)
     config, backend, space = prepare(config)
     task, space = load_task_and_space(config, backend, space)
-    guard = SharedGuard(config.budget, Ledger(run_dir))
+    guard = SharedGuard(config.budget, Ledger(run_dir), worker=name)
     folder = RunFolder(run_dir, worker=name)
     recorded, _ = folder.read_trials()
     objectives = config.search_objectives
@@ -52,10 +57,17 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
             backend.run(ctx)
     except KeyboardInterrupt:
         return 130
+    finally:
+        guard.release_claim()  # a claim the backend never turned into a trial (it had nothing left, or was stopped)
     if harness.task_error is not None:
         print(f"error: {harness.task_error}", file=sys.stderr)
         return 2
-    return 130 if guard.interrupted else 0
+    if guard.interrupted:
+        return 130
+    if role == "worker" and guard.exhausted() is None and (config.trials_per_worker is None
+                                                          or harness.trials_started < config.trials_per_worker):
+        guard.ledger.stop(SEARCH_ENDED)  # neither the budget nor --trials-per-worker ended it: the backend has nothing left
+    return 0
 
 
 def watch_parent(guard: Any, every_seconds: float = 1.0) -> None:
@@ -76,7 +88,10 @@ def watch_parent(guard: Any, every_seconds: float = 1.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     from bench.errors import UsageError, one_line
+    from bench.run.storage_url import STORAGE_URL_VARIABLE, scrub
 
     parser = argparse.ArgumentParser(prog="python -m bench.run.worker", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
@@ -87,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_worker(args.run_dir.absolute(), name=args.worker, index=args.index, role="chief" if args.chief else "worker")
     except UsageError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {scrub(one_line(str(exc)), os.environ.get(STORAGE_URL_VARIABLE))}", file=sys.stderr)
         return 2
 
 

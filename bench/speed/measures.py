@@ -445,6 +445,8 @@ def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm
 
     from scipy import stats
 
+    from bench.run.records import backend_seconds
+
     run_id = f"scale-{backend}-{n_trials}-{time.monotonic_ns()}"
     command = [sys.executable, "-m", "bench", "run", "--task", "synthetic", "--backend", backend, "--trials", str(n_trials),
                "--run-id", run_id, "--results-dir", str(results_dir), "--quiet"]
@@ -463,7 +465,7 @@ def bench_run_at_scale(backend: str, n_trials: int, results_dir: Path, algorithm
     mean = lambda values: 1000 * sum(values) / len(values)  # noqa: E731 - milliseconds
     return ScaleResult(
         trials=len(trials), wall_seconds=wall, per_trial_ms=mean(walls),
-        backend_ms=mean([t["overhead_seconds"] - t["harness_seconds"] for t in trials]),
+        backend_ms=mean([backend_seconds(t) for t in trials]),
         harness_ms=mean([t["harness_seconds"] for t in trials]),
         first_tenth_ms=mean(walls[:tenth]), last_tenth_ms=mean(walls[-tenth:]),
         slope_ms_per_100_trials=float(stats.linregress(range(len(walls)), walls).slope) * 1000 * 100,

@@ -82,7 +82,7 @@ def users_code(what: str) -> Iterator[None]:
         yield
     except UsageError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code may raise anything, sys.exit() included
         raise TaskError(f"{what} failed: {type(exc).__name__}: {excerpt(str(exc), 120)}") from exc
 
 
