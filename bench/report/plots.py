@@ -144,8 +144,9 @@ def plot_all(runset: RunSet, out_dir: Path, importances: pd.DataFrame | None = N
                                                 f"Best-so-far {objective.metric} ({direction} is better) against epochs",
                                                 out_dir, "best_vs_epochs", objective)
     files["memory_growth"] = _memory_plot(trials, out_dir)
-    if not trials.empty and trials["worker"].nunique() > 1:
-        files["worker_timeline"] = _worker_timeline(trials, out_dir)
+    timeline = _worker_timeline(trials, out_dir) if not trials.empty else []
+    if timeline:
+        files["worker_timeline"] = timeline
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     melted = runs.melt(id_vars=["label", "seed"], value_vars=["best_objective", "test_objective"], var_name="split", value_name="value")

@@ -56,7 +56,8 @@ def secrets_in(url: str) -> list[str]:
     else:  # unreadable: everything between the scheme and the last @ may hold one
         rest = _SCHEME.sub("", str(url))
         if "@" in rest:
-            found.append(rest.rsplit("@", 1)[0])
+            userinfo = rest.rsplit("@", 1)[0]
+            found += [userinfo, userinfo.partition(":")[2]]
     spellings = {s for secret in found if secret for s in (secret, quote(secret, safe=""), quote_plus(secret))}
     return sorted(spellings, key=len, reverse=True)
 
