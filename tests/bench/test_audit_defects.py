@@ -328,9 +328,9 @@ def test_a_fixed_reference_gives_a_run_the_same_share_in_any_report(tmp_path: Pa
     trials = [json.loads(line) for line in (runs / "s1" / "trials.jsonl").read_text().splitlines()]
     points = [(t["objectives"]["val_score"], t["objectives"]["params"]) for t in trials if t["state"] == "complete"]
     assert shares["alone"]["s1"] == pytest.approx(_hypervolume_2d(points, (0.0, 200000.0), (1.0, 0.0)), rel=1e-9)
-    for bad, message in ((["--hv-reference", "1.5,-1", "--hv-ideal", "2,-2"], "no complete trial is better"),
+    for bad, message in ((["--hv-reference=1.5,-1", "--hv-ideal=2,-2"], "no complete trial is better"),
                          (["--hv-reference", "0,200000"], "no natural best"),
-                         (["--hv-reference", "0,200000", "--hv-ideal", "-1,300000"], "must be better than the reference")):
+                         (["--hv-reference", "0,200000", "--hv-ideal=-1,300000"], "must be better than the reference")):
         refused = bench("report", str(runs / "s1"), "--out", str(tmp_path / "bad"), *bad, timeout=300)
         lines = error_lines(refused.stderr)
         assert refused.returncode == 2 and len(lines) == 1 and message in lines[0], refused.stderr[-2000:]
