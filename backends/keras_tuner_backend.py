@@ -157,7 +157,7 @@ def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str, obje
     """End the trials a killed session left running (KerasTuner's reload queues them for a retry instead): each gets the
     state tunebench recorded for it (a kill can fall between our record and KerasTuner's end_trial), or FAILED, and is
     then recorded as failed."""
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     oracle = tuner.oracle
     stale = [oracle.trials[trial_id] for trial_id in oracle._retry_queue]

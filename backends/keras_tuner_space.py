@@ -77,9 +77,11 @@ class KerasTunerForm:
 
 def _stepped_float_matches(param: FloatParam) -> bool:
     """Whether KerasTuner's own Float grid equals the neutral grid (float floor division can drop the top)."""
-    from keras_tuner.src.engine.hyperparameters import hp_types
+    import keras_tuner as kt
 
-    native = hp_types.Float(param.name, min_value=param.low, max_value=param.high, step=param.step)
+    hp = kt.HyperParameters()  # its public API: declare, then read the parameter object back from `hp.space`
+    hp.Float(param.name, min_value=param.low, max_value=param.high, step=param.step)
+    native = next(obj for obj in hp.space if obj.name == param.name)
     kt_values = [param.canonical(v) for v in native.values]
     return kt_values == list(param.grid() or ())
 

@@ -126,23 +126,27 @@ def resumed_sampler(path: Path, name: str, space: SearchSpace, seed: int, trials
         return make_sampler(name, space, (seed + 1_000_003 * (trials_before + 1)) % 2**32)
 
 
-def settle_running_trials(study: Any, storage: Any, harness: Any, space: SearchSpace, objective_names: list[str] | None = None) -> int:
+def settle_running_trials(study_name: str, storage: Any, harness: Any, space: SearchSpace, objective_names: list[str] | None = None) -> int:
     """Trials a killed session left RUNNING (journal storage has no heartbeat to end them): each gets the state tunebench
     recorded for it (a kill can fall between our record and Optuna's tell), or fails, and is then recorded as failed.
-    `objective_names`: a multi-objective study's objectives, whose recorded values are told in that order."""
+    `objective_names`: a multi-objective study's objectives, whose recorded values are told in that order. Told through
+    Optuna's public `study.tell(number, ...)`, which ends a running trial whoever created it, on a study loaded with a plain
+    sampler (a GridSampler's after_trial would call `study.stop()`, which raises outside `optimize`)."""
+    import optuna
     from optuna.trial import TrialState
 
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler())
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
         values = None if recorded is None else (
             [(recorded.get("objectives") or {}).get(name) for name in objective_names] if objective_names else [recorded.get("objective")])
         if recorded is not None and recorded["state"] == "complete" and values and None not in values:
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.COMPLETE, values=values)
+            study.tell(trial.number, values, state=TrialState.COMPLETE, skip_if_finished=True)
         elif recorded is not None and recorded["state"] == "pruned":
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED)
+            study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
         else:
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     return len(stale)
 
 
@@ -206,7 +210,7 @@ class OptunaBackend(Backend):
             load_if_exists=ctx.resume or dist is not None,
         )
         if ctx.resume and dist is None:
-            settle_running_trials(study, storage, ctx.harness, ctx.space, [o.name for o in ctx.objectives] if multi else None)
+            settle_running_trials(ctx.study_name, storage, ctx.harness, ctx.space, [o.name for o in ctx.objectives] if multi else None)
         harness = ctx.harness
         harness.pruned_exceptions = (optuna.TrialPruned,)
         prune = ctx.pruner not in (None, "none")

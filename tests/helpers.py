@@ -23,9 +23,9 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
 
 
-def start_bench(*args: str) -> subprocess.Popen:
+def start_bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m bench ARGS` started in the background, as `bench` runs it (to be signalled or killed mid-run)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -68,3 +68,44 @@ def require_package(package: str, why: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI installs {package} ({why}); it is missing")
     pytest.skip(f"{package} is not installed here ({why})")
+
+
+class Holds:
+    """Hold points for the runs a test starts (bench.run.hold): trial N stops after its epoch K until the test releases it,
+    so a SIGKILL, a Ctrl-C or a worker joining happens at that point, whatever the machine's load."""
+
+    def __init__(self, folder: Path, *points: tuple[int | str, int]) -> None:
+        """`points`: (trial number, epoch) pairs; "*" for the trial number holds every trial after that epoch."""
+        self.folder = folder
+        self.points = points
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that sets the hold points of a `bench` command (its workers and `bench join` inherit it)."""
+        from bench.run.hold import HOLD_AT_VARIABLE, HOLD_DIR_VARIABLE
+
+        return {HOLD_AT_VARIABLE: ",".join(f"{n}:{k}" for n, k in self.points), HOLD_DIR_VARIABLE: str(self.folder)}
+
+    def wait(self, trial: int, epoch: int, timeout: float = 600.0) -> dict:
+        """Once trial `trial` is held after epoch `epoch`: who holds it (pid, worker, backend trial id)."""
+        import json
+
+        path = self.folder / f"held-{trial}-{epoch}.json"
+        wait_for(path.exists, timeout, every=0.02)
+        return json.loads(path.read_text())
+
+    def wait_for_held(self, count: int, timeout: float = 600.0) -> list[dict]:
+        """Once `count` trials are held at once (each held file is a trial waiting): who holds them, in trial order."""
+        import json
+
+        wait_for(lambda: len(list(self.folder.glob("held-*.json"))) >= count, timeout, every=0.02)
+        return sorted((json.loads(p.read_text()) for p in self.folder.glob("held-*.json")), key=lambda n: n["trial"])
+
+    def release(self, trial: int, epoch: int) -> None:
+        (self.folder / f"release-{trial}-{epoch}").touch()
+
+    def release_all(self) -> None:
+        from bench.run.hold import RELEASE_ALL
+
+        (self.folder / RELEASE_ALL).touch()

@@ -14,9 +14,9 @@ from typing import Any
 
 from bench.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT / "tests" / "speed"
-BASELINES = ROOT / "results" / "baselines"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `bench` (a checkout, or site-packages once installed)
+SUITE = PACKAGE_ROOT / "bench" / "speed" / "suite"  # shipped with the package: `bench speed` works after `pip install`
+BASELINES = Path("results") / "baselines"  # under the folder the command runs in, unless --baselines names another
 _REGRESSION = re.compile(r"^\s*(?P<name>\S+) \((?P<baseline>[^)]*)\) - Field '(?P<field>\w+)' has failed \w+: (?P<got>[0-9.]+) > (?P<limit>[0-9.]+)")
 
 
@@ -43,8 +43,8 @@ def _latest_baseline(storage: Path, name: str) -> Path:
 
 
 def pytest_command(args: argparse.Namespace, json_out: Path) -> list[str]:
-    storage = Path(args.baselines) / machine_key()
-    command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+    storage = Path(args.baselines).absolute() / machine_key()
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--rootdir={SUITE}",
                f"--benchmark-storage=file://{storage}", f"--benchmark-json={json_out}", "--benchmark-columns=mean,min,max,rounds",
                "--benchmark-sort=fullname"]
     if args.select:
@@ -70,6 +70,8 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
                      f"{1000 * added / trials:.0f} ms per trial")
             if "pairs_added_seconds" in info:
                 unit += f"; pairs: {', '.join(f'{v:+.2f}' for v in info['pairs_added_seconds'])} s"
+            if "interval" in info:
+                unit += f"; 95% interval [{info['interval'][0]:.3f}, {info['interval'][1]:.3f}], {info['gate'].split(':')[0]}"
             if "trial_startup_seconds" in info:
                 unit += f"; trial start-up {info['trial_startup_seconds']:.2f} s, {100 * info['startup_share']:.0f}% of training"
             unit += ")"
@@ -84,12 +86,14 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
-    env = {**os.environ, "TUNEBENCH_SPEED_QUICK": "1" if args.quick else "0", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    env = {**os.environ, "TUNEBENCH_SPEED_QUICK": "1" if args.quick else "0",
+           "PYTHONPATH": str(PACKAGE_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "-1")}
     with tempfile.TemporaryDirectory() as tmp:
         json_out = Path(tmp) / "speed.json"
         command = pytest_command(args, json_out)
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        # Run where pytest finds no project settings of the user's (their pytest.ini, conftest.py): the suite's own only.
+        proc = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, check=False)
         data = json.loads(json_out.read_text()) if json_out.exists() else {}
     output = proc.stdout + proc.stderr
     if args.verbose or (proc.returncode != 0 and not data):
@@ -101,7 +105,7 @@ def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
         for name, value, unit in rows:
             print(f"{name:<{width}}  {value:>12}  {unit}")
     if args.save and proc.returncode == 0:
-        print(f"baseline '{args.save}' saved under {Path(args.baselines) / machine_key()}")
+        print(f"baseline '{args.save}' saved under {Path(args.baselines).absolute() / machine_key()}")
     regressions = [m.groupdict() for line in output.splitlines() if (m := _REGRESSION.match(line))]
     for r in regressions:
         print(f"error: regressed: {r['name'].removeprefix('test_')}: {r['field']} slower by {float(r['got']):.1f}% "
@@ -120,7 +124,7 @@ def add_parser(sub: Any) -> None:
     speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a measure is slower by more (default 15%%)")
     speed.add_argument("--statistic", choices=("min", "median", "mean"), default="min",
                        help="which timing --fail-above compares: min (default; the round least disturbed by other load), median or mean")
-    speed.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="where baselines are kept (default results/baselines)")
+    speed.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="where baselines are kept (default ./results/baselines)")
     speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
     speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")
     speed.set_defaults(handler=cmd_speed)
@@ -158,5 +162,5 @@ def add_gpu_check_parser(sub: Any) -> None:
     check.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto")
     check.add_argument("--results-dir", default="results", help="where the backends' run folders go (default results/)")
     check.add_argument("--save", metavar="NAME", help="keep the figures as a baseline for this machine (its CPU and GPU names)")
-    check.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="default results/baselines")
+    check.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="default ./results/baselines")
     check.set_defaults(handler=cmd_gpu_check)

@@ -346,14 +346,14 @@ class Coordinator:
 
         from backends.optuna_backend import GRACE_SECONDS, settle_running_trials, study_storage
 
-        study = optuna.load_study(study_name=self.run["run_id"], storage=study_storage(self.config.storage, self.setup.work_dir))
+        storage = study_storage(self.config.storage, self.setup.work_dir)
         objectives = self.config.search_objectives
         if self.config.storage:  # RDB: Optuna's heartbeat fails a stale trial itself, once its grace period has passed
             latest = max((k["killed_at"] for k in self.killed), default=0.0)
             time.sleep(max(0.0, latest + GRACE_SECONDS + 1 - time.time()))
-            optuna.storages.fail_stale_trials(study)
+            optuna.storages.fail_stale_trials(optuna.load_study(study_name=self.run["run_id"], storage=storage))
             return
-        settle_running_trials(study, study._storage, harness, self.setup.space, [o.name for o in objectives] if objectives else None)
+        settle_running_trials(self.run["run_id"], storage, harness, self.setup.space, [o.name for o in objectives] if objectives else None)
 
     def _settle_keras_tuner(self, harness: Any) -> None:
         """KerasTuner has no heartbeat: its reloaded oracle queues a killed worker's trial for a retry; ended as failed."""

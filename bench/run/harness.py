@@ -16,6 +16,7 @@ from bench.errors import excerpt
 from bench.run.budget import BudgetGuard
 from bench.run.environment import process_started_at
 from bench.run.execution import ExecutionSettings
+from bench.run.hold import HoldPoints
 from bench.run.ledger import SharedGuard
 from bench.run.objectives import SearchObjective
 from bench.run.records import DiskMeter, RunFolder, TrialRecord, best_trial, resident_bytes, startup_figures
@@ -166,6 +167,7 @@ class Harness:
         self._scope: TrialScope | None = None
         self.process_startup_seconds: float | None = None  # from this process's start to its first trial
         self.trials_started = 0  # by this process
+        self.holds = HoldPoints.from_environment()  # TUNEBENCH_HOLD_AT: stop trial N after epoch K until released (tests)
         self.outside_build_seconds = 0.0  # the task's builds outside trials (KerasTuner's to learn the space; Keras's warm-up)
 
     @contextlib.contextmanager
@@ -276,6 +278,8 @@ class Harness:
         """
         self.disk.sample()
         self.checkpoint(scope)
+        if self.holds is not None:  # a test's (or a user's) hold point: a fault lands here, not inside a timing window
+            self.holds.reached(scope.number, scope.progress.epochs_run, worker=self.worker, backend_trial_id=scope.backend_trial_id)
 
     def checkpoint(self, scope: TrialScope) -> None:
         """Keep the running trial on disk, so that a resume after SIGKILL records it as failed with what it spent."""

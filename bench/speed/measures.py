@@ -1,6 +1,6 @@
 """What the speed suite times: backend overhead, trial start-up, epoch throughput, harness against hand-driven.
 
-Plain functions (no pytest) so that each measure is one call; `tests/speed/` wraps them in pytest-benchmark.
+Plain functions (no pytest) so that each measure is one call; `bench/speed/suite/` wraps them in pytest-benchmark.
 """
 
 from __future__ import annotations

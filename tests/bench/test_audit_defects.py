@@ -18,7 +18,7 @@ import pytest
 
 from backends.conformance import check_run_invariants, optuna_stored_trials, run_in_process
 from bench.run.storage_url import check_storage_url, redact, redact_argv, secrets_in
-from tests.helpers import ROOT, bench, error_lines, running_trial_when, start_bench, wait_for
+from tests.helpers import ROOT, Holds, bench, error_lines, start_bench, wait_for
 
 SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: a kill lands inside a trial
 SECRET = "S3cr/et#x?y"  # '/', '#' and '?' in a password: SQLAlchemy reads up to the last '@'
@@ -95,11 +95,13 @@ def test_a_password_is_never_written_and_a_resume_asks_for_it_again(tmp_path: Pa
 
     plain = postgres_server()
     url = plain.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")
+    holds = Holds(tmp_path / "holds", ("*", 1))
     proc = start_bench("run", "--task", SLOW_TASK, "--max-epochs", "2", "--workers", "2", "--trials", "6", "--storage", url,
-                       "--run-id", "r", "--results-dir", str(tmp_path), "--quiet")
+                       "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", env=holds.env)
     folder = tmp_path / "r"
-    wait_for(lambda: len((folder / "trials.jsonl").read_text().splitlines()) >= 1)
+    holds.wait_for_held(1)  # Ctrl-C once a trial has run an epoch
     proc.send_signal(signal.SIGINT)
+    holds.release_all()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     secrets = secrets_in(url)
@@ -127,17 +129,21 @@ def test_a_password_is_never_written_and_a_resume_asks_for_it_again(tmp_path: Pa
 def test_a_joined_worker_killed_mid_trial_is_recorded_failed_and_settled(tmp_path: Path) -> None:
     """`bench join` adds a worker; it is SIGKILLed after an epoch of its trial. Before: the trial was lost, Optuna's journal
     kept it RUNNING, its running file stayed and the coordinator waited ~120 s on it."""
+    holds = Holds(tmp_path / "holds", ("*", 1))  # w0 held inside trial 0: the joined worker claims trial 1, and is held too
     proc = start_bench("run", "--task", SLOW_TASK, "--max-epochs", "3", "--workers", "1", "--trials-per-worker", "3",
-                       "--trials", "8", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet")
+                       "--trials", "8", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", env=holds.env)
     folder = tmp_path / "r"
-    wait_for(lambda: _run(folder)["status"] == "running" and (folder / "running" / "w0.json").exists())
+    assert holds.wait_for_held(1)[0]["worker"] == "w0"
     joined = subprocess.Popen([sys.executable, "-m", "bench", "join", str(folder)], cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **holds.env},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: any(p.stem.startswith(socket.gethostname()) for p in (folder / "running").glob("*.json")))
-    path = next(p for p in (folder / "running").glob("*.json") if p.stem.startswith(socket.gethostname()))
-    saved = running_trial_when(path, epochs=1)
+    held = holds.wait_for_held(2)[1]
+    assert held["worker"].startswith(socket.gethostname()), held
+    path = folder / "running" / f"{held['worker']}.json"
+    saved = json.loads(path.read_text())
+    assert (saved["number"], saved["epochs_run"], saved["pid"]) == (held["trial"], 1, held["pid"])
     os.kill(saved["pid"], signal.SIGKILL)
+    holds.release_all()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     joined.wait(timeout=60)
@@ -145,7 +151,7 @@ def test_a_joined_worker_killed_mid_trial_is_recorded_failed_and_settled(tmp_pat
     trials = check_run_invariants(run)  # every trial against Optuna's journal: none RUNNING, none lost, epochs add up
     killed = [t for t in trials if t["backend_trial_id"] == saved["backend_trial_id"]]
     assert len(killed) == 1 and killed[0]["state"] == "failed" and killed[0]["stopped_by"] == "killed"
-    assert killed[0]["worker"] == path.stem and killed[0]["epochs_run"] >= 1
+    assert killed[0]["worker"] == path.stem and killed[0]["epochs_run"] == 1
     stored = {s.backend_trial_id: s for s in optuna_stored_trials(run)}
     assert stored[saved["backend_trial_id"]].state == "failed"
     assert not list((folder / "running").glob("*.json"))
@@ -183,12 +189,14 @@ def test_keras_tuner_workers_hold_no_claim_once_the_grid_is_done(tmp_path: Path)
 def test_resuming_a_keras_tuner_run_whose_search_had_ended_finishes(tmp_path: Path) -> None:
     """A 2-point grid on 2 workers, Ctrl-C while both points run: the oracle has nothing left. Before, the resume's chief
     exited, a worker crashed on gRPC UNAVAILABLE and its replacement waited for the chief for ever."""
+    holds = Holds(tmp_path / "holds", ("*", 1))
     proc = start_bench("run", "--task", SLOW_TASK, "--backend", "keras-tuner", "--tuner", "grid", "--space", str(_grid_space(tmp_path)),
-                       "--workers", "2", "--trials", "6", "--max-epochs", "3", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet")
+                       "--workers", "2", "--trials", "6", "--max-epochs", "3", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet",
+                       env=holds.env)
     folder = tmp_path / "r"
-    running_trial_when(folder / "running" / "w0.json", epochs=1)
-    running_trial_when(folder / "running" / "w1.json", epochs=1)
+    assert {h["worker"] for h in holds.wait_for_held(2)} == {"w0", "w1"}  # both grid points inside their first trial
     proc.send_signal(signal.SIGINT)
+    holds.release_all()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     resumed = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet", timeout=300)

@@ -146,16 +146,18 @@ def test_sigkill_mid_trial_of_a_multi_objective_run_then_resume(tmp_path: Path, 
     import signal
 
     from tests.bench.test_cli_run import SLOW_TASK, SYNTHETIC_SPACE
-    from tests.helpers import running_trial_when, start_bench
+    from tests.helpers import Holds, start_bench
 
+    holds = Holds(tmp_path / "holds", (2, 1))
     proc = start_bench("run", "--backend", backend, "--task", SLOW_TASK, "--space", str(SYNTHETIC_SPACE), "--trials", "5", "--max-epochs",
                        "3", "--objectives", "val_score:max,params:min", "--tensorboard", "--run-id", "r", "--results-dir", str(tmp_path),
-                       "--quiet")
+                       "--quiet", env=holds.env)
     folder = tmp_path / "r"
-    running = running_trial_when(folder / "running_trial.json", number=2, timeout=180)  # inside its third trial, one epoch in
+    held = holds.wait(2, 1)  # the kill lands in the third trial, after its first epoch
+    running = json.loads((folder / "running_trial.json").read_text())
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL and running.get("number") == 2, running
+    assert proc.returncode == -signal.SIGKILL and held["pid"] == proc.pid and (running["number"], running["epochs_run"]) == (2, 1), running
     result = bench("run", "--resume", "r", "--results-dir", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     run = json.loads((folder / "run.json").read_text())

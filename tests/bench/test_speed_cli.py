@@ -90,3 +90,35 @@ def test_table_formats_each_measure_and_flags_one_whose_check_failed():
     assert rows[0] == ("trial_startup", "1.235", "s")
     assert rows[1] == ("search[grid]", "27.053", "s (mean time; the measure's own check failed)")
     assert rows[2][1] == "1.028" and "raw wall ratio 1.063" in rows[2][2] and "68 ms per trial" in rows[2][2]
+
+
+@pytest.mark.slow
+def test_bench_speed_runs_from_an_installed_package_in_an_empty_folder(tmp_path):
+    """`pip install` into a fresh virtual environment (its dependencies taken from this one's), then `bench speed --save`
+    and `--compare` from an empty folder: the suite ships with the package, and the baselines go under ./results/baselines."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, capture_output=True)
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(ROOT)],
+                               capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    where = subprocess.run([python, "-c", "import bench.speed.suite as s; print(s.__file__)"], cwd=work, env=env, capture_output=True,
+                           text=True, check=True)
+    assert where.stdout.strip().startswith(str(venv)), where.stdout  # the installed copy, not this checkout
+    common = ("-m", "bench", "speed", "--quick", "--select", "optuna_overhead_per_trial and random")
+    saved = subprocess.run([python, *common, "--save", "x"], cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert saved.returncode == 0, saved.stdout[-2000:] + saved.stderr[-2000:]
+    assert list((work / "results" / "baselines").glob("*/*_x.json"))
+    compared = subprocess.run([python, *common, "--compare", "x", "--fail-above", "400%"], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+    assert compared.returncode == 0, compared.stdout[-2000:] + compared.stderr[-2000:]
+    assert "optuna_overhead_per_trial[random-100]" in compared.stdout

@@ -89,6 +89,18 @@ def test_unknown_task_names_are_refused_without_importing_anything():
     check_reference("some_module:task")
     with pytest.raises(TaskError, match="unknown task 'nope'; known: cnn, mlp-regression, synthetic"):
         check_reference("nope")
+    # In a fresh interpreter (this one has imported everything already): no heavy library, and no task module, is loaded.
+    code = ("import sys\nfrom bench.task.registry import check_reference\ncheck_reference('cnn'); check_reference('some_module:task')\n"
+            "try:\n    check_reference('nope')\nexcept Exception:\n    pass\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'optuna', 'keras_tuner', 'sklearn', 'some_module', 'bench.task.cnn') "
+            "if m in sys.modules))")
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_a_run_recorded_before_tasks_were_pluggable_is_the_cnn_task():

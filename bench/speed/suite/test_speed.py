@@ -8,7 +8,7 @@ import pytest
 
 from bench.run.execution import ExecutionSettings
 from bench.speed import measures as m
-from tests.speed.conftest import QUICK, ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
+from bench.speed.suite.conftest import QUICK, ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
 
 OPTUNA_ALGORITHMS = ["tpe", "random", "grid", "cmaes", "qmc"]
 KERAS_TUNER_ALGORITHMS = ["random", "bayesian", "hyperband", "grid"]
@@ -129,7 +129,8 @@ def test_execution_settings_throughput(benchmark, digits, steps_per_execution, j
 
 HARNESS_TRIALS, HARNESS_EPOCHS = 4, 4  # all of digits' training split: ~2 s trials
 HARNESS_LIMIT = 1.02
-HARNESS_PAIRS = 4 if QUICK else 6  # the median of the pairs' added seconds: one disturbed pair does not decide
+HARNESS_PAIRS = 4 if QUICK else 6  # to start with; more, 2 at a time, while the interval straddles the limit ...
+HARNESS_PAIRS_CAP = 8 if QUICK else 12  # ... up to this many (then no regression is shown at 95%: it passes)
 
 
 @pytest.mark.benchmark(group="harness")
@@ -145,14 +146,24 @@ def test_harness_adds_at_most_2_percent(benchmark, tmp_path, backend):
     harness adds (records, storage, test evaluation, best-weights copies, budget checks), none of the training noise.
     Each side starts on a settled heap (`speed_measures.settled`). The raw wall-time ratio is reported too.
     """
+    from bench.speed.gate import decide
+
+    def pair_ratio(s: dict) -> float:
+        return 1 + ((s["bench_wall"] - s["bench_fit"]) - (s["hand_wall"] - s["hand_fit"])) / s["hand_wall"]
+
     samples = benchmark.pedantic(m.harness_pairs_in_fresh_process, args=(backend, HARNESS_PAIRS, HARNESS_TRIALS, HARNESS_EPOCHS, tmp_path),
                                  rounds=1, iterations=1)
-    added = statistics.median((s["bench_wall"] - s["bench_fit"]) - (s["hand_wall"] - s["hand_fit"]) for s in samples)
-    hand_wall = statistics.median(s["hand_wall"] for s in samples)
-    ratio = 1 + added / hand_wall
+    decision = decide([pair_ratio(s) for s in samples], HARNESS_LIMIT, cap=HARNESS_PAIRS_CAP)
+    while decision.verdict == "undecided":  # the interval straddles the limit: more pairs, in another fresh process
+        samples += m.harness_pairs_in_fresh_process(backend, 2, HARNESS_TRIALS, HARNESS_EPOCHS, tmp_path / f"more-{len(samples)}")
+        decision = decide([pair_ratio(s) for s in samples], HARNESS_LIMIT, cap=HARNESS_PAIRS_CAP)
+    added = statistics.mean((s["bench_wall"] - s["bench_fit"]) - (s["hand_wall"] - s["hand_fit"]) for s in samples)
+    hand_wall = statistics.mean(s["hand_wall"] for s in samples)
     raw = statistics.median(s["bench_wall"] / s["hand_wall"] for s in samples)
-    benchmark.extra_info.update(unit="ratio", value=ratio, raw_wall_ratio=raw, harness_added_seconds=added, hand_seconds=hand_wall,
+    print(f"harness gate, {backend}: {decision.text()}")
+    benchmark.extra_info.update(unit="ratio", value=decision.mean, raw_wall_ratio=raw, harness_added_seconds=added, hand_seconds=hand_wall,
                                 trials=HARNESS_TRIALS, trial_startup_seconds=statistics.mean(s["trial_startup_seconds"] for s in samples),
-                                startup_share=statistics.mean(s["startup_share"] for s in samples),
+                                startup_share=statistics.mean(s["startup_share"] for s in samples), gate=decision.text(),
+                                interval=[decision.low, decision.high],
                                 pairs_added_seconds=[round((s["bench_wall"] - s["bench_fit"]) - (s["hand_wall"] - s["hand_fit"]), 3) for s in samples])
-    assert ratio <= HARNESS_LIMIT, f"bench run adds {added:.2f} s to a search of {hand_wall:.2f} s ({ratio:.3f}x; raw wall ratio {raw:.3f})"
+    assert decision.holds, f"bench run adds {added:.2f} s to a search of {hand_wall:.2f} s: {decision.text()} (raw wall ratio {raw:.3f})"
