@@ -98,6 +98,9 @@ class KerasTunerBackend(Backend):
                 # A worker claims its trial from the shared budget before asking the chief's oracle for one. After an IDLE
                 # reply (the oracle waits for running trials) KerasTuner asks again at once: the claim made stays unused.
                 if guard.claimed_number is not None:
+                    if guard.ledger.read().get("stopped"):  # the run ended meanwhile (its search, Ctrl-C): give the claim back
+                        guard.release_claim()
+                        raise _BudgetSpent
                     time.sleep(0.2)
                     return
                 if dist.trials_per_worker is not None and started_trials[0] >= dist.trials_per_worker:

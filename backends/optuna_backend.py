@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import pickle
 from pathlib import Path
@@ -141,7 +142,8 @@ def settle_running_trials(study_name: str, storage: Any, harness: Any, space: Se
         recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
         values = None if recorded is None else (
             [(recorded.get("objectives") or {}).get(name) for name in objective_names] if objective_names else [recorded.get("objective")])
-        if recorded is not None and recorded["state"] == "complete" and values and None not in values:
+        finite = bool(values) and all(v is not None and math.isfinite(float(v)) for v in values)  # Optuna refuses NaN in a tell
+        if recorded is not None and recorded["state"] == "complete" and finite:
             study.tell(trial.number, values, state=TrialState.COMPLETE, skip_if_finished=True)
         elif recorded is not None and recorded["state"] == "pruned":
             study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)

@@ -79,6 +79,10 @@ def reference_point(points: pd.DataFrame, objectives: Sequence[SearchObjective],
             raise UsageError(f"the ideal point ({', '.join(f'{v:.6g}' for v in given_ideal)}) must be better than the reference "
                              f"point ({', '.join(f'{v:.6g}' for v in given)}) in every objective")
         losses = points[[o.name for o in objectives]].to_numpy(float) * signs
+        beyond = [o.name for k, o in enumerate(objectives) if np.any(losses[:, k] < ideal[k])]
+        if beyond:
+            raise UsageError(f"a trial is better than the ideal point ({', '.join(f'{v:.6g}' for v in given_ideal)}) in "
+                             f"{', '.join(beyond)}, so shares would pass 1: give --hv-ideal at or beyond every trial")
         if not np.any(np.all(losses < ref, axis=1)):
             raise UsageError(f"--hv-reference {','.join(f'{v:.6g}' for v in given)}: no complete trial is better than it in every "
                              "objective, so every share would be 0; give a point worse than some trials in each objective")

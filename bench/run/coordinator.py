@@ -164,7 +164,7 @@ class Coordinator:
             time.sleep(POLL_SECONDS)
             self.read_new_trials()
             self.watch_chief()
-            self.reap_lost_trials()
+            self.reap_lost_trials(stale_seconds=None)  # during the run: only this machine's dead processes (a pid is sure)
             for worker in list(self.workers):
                 code = worker.process.poll()
                 if code is None:
@@ -210,9 +210,10 @@ class Coordinator:
             if worker.process.poll() is None:
                 worker.process.terminate()
 
-    def lost_trials(self, stale_seconds: float) -> list[Path]:
+    def lost_trials(self, stale_seconds: float | None) -> list[Path]:
         """Running-trial files whose process is gone: on this machine its pid no longer runs; elsewhere (`bench join` from
-        another machine) the file has not been rewritten for `stale_seconds` (it is at every epoch end)."""
+        another machine) the file has not been rewritten for `stale_seconds` (it is at every epoch end; None: never judged
+        by age, as during the run, when a long first epoch elsewhere must not be taken for a kill)."""
         from bench.run.runner import _alive
 
         own = {w.name for w in self.workers}  # this process's own running workers: their end is seen by `loop`
@@ -228,11 +229,11 @@ class Coordinator:
             if running.get("host") == socket.gethostname() and running.get("pid") is not None:
                 if not _alive(running["pid"]):
                     lost.append(path)
-            elif age > stale_seconds:
+            elif stale_seconds is not None and age > stale_seconds:
                 lost.append(path)
         return lost
 
-    def reap_lost_trials(self, stale_seconds: float = 120.0) -> None:
+    def reap_lost_trials(self, stale_seconds: float | None = 120.0) -> None:
         """Trials of joined workers (`bench join`) that were killed: recorded failed, their claims dropped."""
         for path in self.lost_trials(stale_seconds):
             name = path.stem
@@ -242,7 +243,7 @@ class Coordinator:
         """Workers that joined from elsewhere (`bench join`) may still run claimed trials: wait while their running-trial
         files show a live process (rewritten at every epoch end); a lost one is recorded as killed."""
         running_dir = self.folder.path / "running"
-        while not self.error and running_dir.exists():
+        while not self.error and not self.guard.interrupted and running_dir.exists():  # Ctrl-C ends the wait too
             self.reap_lost_trials(stale_seconds)
             if not any(running_dir.glob("*.json")):
                 return
@@ -462,6 +463,10 @@ def join(run_dir: Path, workers: int, storage: str | None = None) -> int:
         started.append(spawn_worker(run_dir, run, name, index, devices.split(",")[k % len(devices.split(","))],
                                     run_dir / WORKER_LOGS / f"{name}.log", env))
     codes = [w.process.wait() for w in started]
+    ledger = Ledger(run_dir)
+    for worker, code in zip(started, codes):
+        if code not in (0, 2, 130) and not RunFolder(run_dir, worker=worker.name).running_json.exists():
+            ledger.forget_worker(worker.name, started=False)  # killed before its trial began: its claim goes back
     return max(codes) if any(c not in (0, 130) for c in codes) else 0
 
 
@@ -485,7 +490,7 @@ def coordinate(setup: RunSetup, *, quiet: bool, verbose: bool) -> dict[str, Any]
     except UsageError as exc:
         coordinator.error = str(exc)
     except Exception as exc:
-        coordinator.error = f"{type(exc).__name__}: {exc}"
+        coordinator.error = scrub(f"{type(exc).__name__}: {exc}", setup.config.storage)
         raise
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -83,6 +83,7 @@ class SharedGuard(BudgetGuard):
         self._origin = float(state["origin"])
         super().__init__(budget, trials=state["finished"], epochs=state["epochs"])
         self.claimed_number: int | None = None  # the trial number this worker claimed and has not started yet
+        self.claim_refused = False  # a claim was refused (a limit, a stop, or epochs held by others' pending trials)
 
     @property
     def seconds(self) -> float:
@@ -117,6 +118,7 @@ class SharedGuard(BudgetGuard):
         with self.ledger.locked() as state:
             if state.get("stopped") or self._limits(state, claimed=True) is not None:
                 self.claimed_number = None
+                self.claim_refused = True
                 return None
             self.claimed_number = state.get("next", state["claimed"])
             state["claimed"] += 1
@@ -141,11 +143,6 @@ class SharedGuard(BudgetGuard):
             number = state.get("next", state["claimed"])
             state["next"] = number + 1
             return number
-
-    def epochs_for_trial(self, wanted: int | None = None) -> int:
-        """As BudgetGuard's, but a trial holding its first epoch gets it whatever the others spent meanwhile."""
-        epochs = super().epochs_for_trial(wanted)
-        return max(epochs, 1) if self.holds_first_epoch and (wanted is None or wanted > 0) else epochs
 
     def epochs_for_trial(self, wanted: int | None = None) -> int:
         """As BudgetGuard's, but a claimed trial gets its first epoch whatever the others spent meanwhile."""

@@ -21,16 +21,26 @@ KNOWN_DIALECTS = ("postgresql", "postgres", "mysql", "sqlite", "oracle", "mssql"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+_SECRET_IN_VALUE = re.compile(r"(?i)\b(pwd|password)\s*=")  # e.g. mssql's ?odbc_connect=...;PWD=...
+
+
 def _parse(url: str) -> Any:
-    """SQLAlchemy's own reading of the URL (its port already an int), or None where it cannot read it."""
+    """SQLAlchemy's own reading of the URL (its port already an int; an empty password as none), or None where it
+    cannot read it."""
     from sqlalchemy.engine import make_url
 
     try:
         parsed = make_url(str(url))
         parsed.port  # noqa: B018 - SQLAlchemy converts it on parsing; kept for older releases that defer it
-        return parsed
     except Exception:  # noqa: BLE001 - ArgumentError, ValueError (a port that is no number), ...
         return None
+    return parsed._replace(password=None) if parsed.password == "" else parsed  # URL is a NamedTuple; set() keeps ""
+
+
+def _secret_key(key: str, value: Any) -> bool:
+    """Whether a query parameter holds a secret: by its name, or a password inside its value (an ODBC string)."""
+    values = [value] if isinstance(value, str) else list(value)
+    return key.lower() in SECRET_QUERY_KEYS or any(_SECRET_IN_VALUE.search(v) for v in values)
 
 
 def redact(url: str) -> str:
@@ -39,7 +49,7 @@ def redact(url: str) -> str:
     if parsed is None:
         match = _SCHEME.match(str(url))
         return f"{match.group(0) if match else ''}{HIDDEN} (unreadable URL)"
-    query = {k: (HIDDEN if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    query = {k: (HIDDEN if _secret_key(k, v) else v) for k, v in parsed.query.items()}
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
@@ -51,7 +61,7 @@ def secrets_in(url: str) -> list[str]:
         if parsed.password:
             found.append(str(parsed.password))
         for key, value in parsed.query.items():
-            if key.lower() in SECRET_QUERY_KEYS:
+            if _secret_key(key, value):
                 found += [value] if isinstance(value, str) else list(value)
     else:  # unreadable: everything between the scheme and the last @ may hold one
         rest = _SCHEME.sub("", str(url))
@@ -71,8 +81,12 @@ def scrub(text: str, url: str | None) -> str:
     return text
 
 
-def has_secret(url: str) -> bool:
-    return bool(secrets_in(url))
+def hides_a_secret(stored: str) -> bool:
+    """Whether a URL as run.json keeps it had a password taken out (in its user part or its query)."""
+    parsed = _parse(stored)
+    if parsed is None:
+        return HIDDEN in stored
+    return parsed.password == HIDDEN or any(v == HIDDEN or (not isinstance(v, str) and HIDDEN in v) for v in parsed.query.values())
 
 
 def check_storage_url(url: str) -> None:
@@ -109,6 +123,9 @@ def full_storage_url(stored: str | None, given: str | None = None) -> str | None
     """The URL to connect with, for a run whose config keeps `stored` (redacted): `given` (a --storage typed again) or the
     worker environment's, when it is the same URL; `stored` itself when it hid nothing."""
     if stored is None:
+        if given:
+            raise UsageError(f"--storage {excerpt(redact(given))}: the run keeps its study in its own journal file, not a database "
+                             "(field 'storage'); drop --storage")
         return None
     for candidate in (given, os.environ.get(STORAGE_URL_VARIABLE)):
         if candidate and redact(candidate) == stored:
@@ -116,7 +133,7 @@ def full_storage_url(stored: str | None, given: str | None = None) -> str | None
     if given:
         raise UsageError(f"--storage {excerpt(redact(given))} differs from the run's {excerpt(stored)} (field 'storage'); "
                          "a resumed run keeps its storage: give the same URL")
-    if HIDDEN not in stored:
+    if not hides_a_secret(stored):
         return stored
     raise UsageError(f"the run's storage {excerpt(stored)} needs its password, which tunebench never writes down: give the URL "
                      f"again with --storage URL (or set {STORAGE_URL_VARIABLE}, or PGPASSWORD and a URL without one)")

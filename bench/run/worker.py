@@ -64,9 +64,10 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
         return 2
     if guard.interrupted:
         return 130
-    if role == "worker" and guard.exhausted() is None and (config.trials_per_worker is None
-                                                          or harness.trials_started < config.trials_per_worker):
-        guard.ledger.stop(SEARCH_ENDED)  # neither the budget nor --trials-per-worker ended it: the backend has nothing left
+    # Neither the budget (no claim was refused) nor --trials-per-worker ended it: the backend had nothing left to try.
+    if role == "worker" and not guard.claim_refused and guard.exhausted() is None and (
+            config.trials_per_worker is None or harness.trials_started < config.trials_per_worker):
+        guard.ledger.stop(SEARCH_ENDED)
     return 0
 
 
