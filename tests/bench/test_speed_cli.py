@@ -117,7 +117,7 @@ def test_bench_speed_runs_from_an_installed_package_in_an_empty_folder(tmp_path)
     common = ("-m", "bench", "speed", "--quick", "--select", "optuna_overhead_per_trial and random")
     saved = subprocess.run([python, *common, "--save", "x"], cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert saved.returncode == 0, saved.stdout[-2000:] + saved.stderr[-2000:]
-    assert list((work / "results" / "baselines").glob("*/*_x.json"))
+    assert list((work / "results" / "baselines").rglob("*_x.json"))
     compared = subprocess.run([python, *common, "--compare", "x", "--fail-above", "400%"], cwd=work, env=env, capture_output=True,
                               text=True, timeout=900, check=False)
     assert compared.returncode == 0, compared.stdout[-2000:] + compared.stderr[-2000:]
