@@ -102,6 +102,16 @@ class Holds:
         wait_for(lambda: len(list(self.folder.glob("held-*.json"))) >= count, timeout, every=0.02)
         return sorted((json.loads(p.read_text()) for p in self.folder.glob("held-*.json")), key=lambda n: n["trial"])
 
+    def wait_for_worker(self, worker: str, timeout: float = 600.0) -> dict:
+        """Once a trial of `worker` is held: who holds it."""
+        import json
+
+        def held() -> list[dict]:
+            return [note for p in self.folder.glob("held-*.json") if (note := json.loads(p.read_text()))["worker"] == worker]
+
+        wait_for(lambda: bool(held()), timeout, every=0.05)
+        return held()[0]
+
     def release(self, trial: int, epoch: int) -> None:
         (self.folder / f"release-{trial}-{epoch}").touch()
 

@@ -68,6 +68,7 @@ def test_a_worker_killed_mid_trial_fails_its_trial_and_the_budget_holds(tmp_path
     holds = Holds(tmp_path / "holds", ("*", 1))
     proc = _start(tmp_path, "--backend", backend, "--workers", "2", "--trials", "8", holds=holds)
     saved = _kill_the_holder(tmp_path / "r", holds.wait_for_held(1)[0])
+    holds.wait_for_worker("w2")  # nothing is released until the killed worker's replacement is inside a trial too
     holds.release_all()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
