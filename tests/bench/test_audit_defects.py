@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 
 from backends.conformance import check_run_invariants, optuna_stored_trials, run_in_process
 from bench.run.storage_url import check_storage_url, redact, redact_argv, secrets_in
-from tests.helpers import ROOT, Holds, bench, error_lines, start_bench, wait_for
+from tests.helpers import Holds, bench, error_lines, start_bench, wait_for
 
 SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: a kill lands inside a trial
 SECRET = "S3cr/et#x?y"  # '/', '#' and '?' in a password: SQLAlchemy reads up to the last '@'
@@ -135,9 +134,7 @@ def test_a_joined_worker_killed_mid_trial_is_recorded_failed_and_settled(tmp_pat
                        "--trials", "8", "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", env=holds.env)
     folder = tmp_path / "r"
     assert holds.wait_for_held(1)[0]["worker"] == "w0"
-    joined = subprocess.Popen([sys.executable, "-m", "bench", "join", str(folder)], cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **holds.env},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    joined = start_bench("join", str(folder), env=holds.env)
     held = holds.wait_for_held(2)[1]
     assert held["worker"].startswith(socket.gethostname()), held
     path = folder / "running" / f"{held['worker']}.json"

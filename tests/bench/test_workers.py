@@ -11,13 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from backends.conformance import check_run_invariants, keras_tuner_stored_trials, optuna_stored_trials
-from tests.helpers import ROOT, Holds, bench, error_lines, start_bench
+from tests.helpers import Holds, bench, error_lines, start_bench
 
 SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: workers' trials overlap, a kill lands inside one
 
@@ -93,9 +92,7 @@ def test_postgresql_storage_with_a_joined_worker_and_a_killed_one(tmp_path: Path
     proc = _start(tmp_path, "--backend", "optuna", "--workers", "2", "--trials", "10", "--storage", url, holds=holds)
     folder = tmp_path / "r"
     first, _ = holds.wait_for_held(2)
-    joined = subprocess.Popen([sys.executable, "-m", "bench", "join", str(folder)], cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **holds.env},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    joined = start_bench("join", str(folder), env=holds.env)
     assert holds.wait_for_held(3)[2]["worker"].startswith(os.uname().nodename)
     saved = _kill_the_holder(folder, first)
     holds.release_all()
