@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -16,8 +17,8 @@ from bench.errors import UsageError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `bench` (a checkout, or site-packages once installed)
 SUITE = PACKAGE_ROOT / "bench" / "speed" / "suite"  # shipped with the package: `bench speed` works after `pip install`
+CONFIDENCE_TEXT = "95%"  # bench.speed.gate.CONFIDENCE, as printed
 BASELINES = Path("results") / "baselines"  # under the folder the command runs in, unless --baselines names another
-_REGRESSION = re.compile(r"^\s*(?P<name>\S+) \((?P<baseline>[^)]*)\) - Field '(?P<field>\w+)' has failed \w+: (?P<got>[0-9.]+) > (?P<limit>[0-9.]+)")
 
 
 def machine_key() -> str:
@@ -35,6 +36,12 @@ def _percent(text: str) -> int:
     return int(match.group(1))
 
 
+def _rounds_cap(text: str) -> int:
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds of at least 2, got '{text[:20]}'")
+    return int(text)
+
+
 def _latest_baseline(storage: Path, name: str) -> Path:
     found = sorted(storage.glob(f"*/*_{name}.json"))
     if not found:
@@ -42,18 +49,57 @@ def _latest_baseline(storage: Path, name: str) -> Path:
     return found[-1]
 
 
-def pytest_command(args: argparse.Namespace, json_out: Path) -> list[str]:
+def pytest_command(args: argparse.Namespace, json_out: Path, only: list[str] | None = None) -> list[str]:
+    """The speed suite under pytest-benchmark: every measure (or those `--select` picks), or the `only` ones again (their
+    full names, to add rounds to an undecided gate)."""
     storage = Path(args.baselines).absolute() / machine_key()
-    command = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--rootdir={SUITE}",
+    targets = [str(SUITE / name) for name in only] if only else [str(SUITE)]
+    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--rootdir={SUITE}",
                f"--benchmark-storage=file://{storage}", f"--benchmark-json={json_out}", "--benchmark-columns=mean,min,max,rounds",
                "--benchmark-sort=fullname"]
-    if args.select:
+    if args.select and not only:
         command += ["-k", args.select]
-    if args.save:
-        command.append(f"--benchmark-save={args.save}")
-    if args.compare:
-        command += [f"--benchmark-compare={_latest_baseline(storage, args.compare)}", f"--benchmark-compare-fail={args.statistic}:{args.fail_above}%"]
+    if args.save and not only:
+        command += [f"--benchmark-save={args.save}", "--benchmark-save-data"]  # every round kept: the gate's interval reads them
+    if args.compare:  # pytest-benchmark's own comparison table (--verbose); the decision is the interval gate's
+        command.append(f"--benchmark-compare={_latest_baseline(storage, args.compare)}")
     return command
+
+
+def _rounds(bench: dict[str, Any]) -> Any:
+    from bench.speed.gate import Rounds
+
+    if bench.get("stats", {}).get("data"):
+        return Rounds.of(bench["stats"]["data"])
+    stats = bench["stats"]
+    return Rounds.from_stats(stats["mean"], stats.get("stddev") or 0.0, int(stats["rounds"]))
+
+
+def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: dict[str, str]) -> list[tuple[str, Any]]:
+    """Each measure of `data` against the same measure of the baseline: its interval gate, the measures whose interval
+    straddles the limit run again (all together, in a fresh pytest) until each decides or has `--max-rounds` rounds."""
+    from bench.speed.gate import decide_against_baseline
+
+    storage = Path(args.baselines).absolute() / machine_key()
+    baseline_file = _latest_baseline(storage, args.compare)
+    baseline = {b["fullname"]: b for b in json.loads(baseline_file.read_text()).get("benchmarks", [])}
+    now = {b["fullname"]: _rounds(b) for b in data.get("benchmarks", []) if b["fullname"] in baseline}
+    limit = 1 + args.fail_above / 100
+    while True:
+        decisions = {name: decide_against_baseline(rounds, _rounds(baseline[name]), limit, cap=args.max_rounds) for name, rounds in now.items()}
+        undecided = sorted(name for name, d in decisions.items() if d.verdict == "undecided")
+        if not undecided:
+            return [(name, decisions[name]) for name in sorted(decisions)]
+        print(f"gate undecided for {len(undecided)} measure(s) (the interval straddles the limit): measuring again", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            json_out = Path(tmp) / "again.json"
+            subprocess.run(pytest_command(args, json_out, only=undecided), cwd=tmp, env=env, capture_output=True, text=True, check=False)
+            again = {b["fullname"]: b for b in (json.loads(json_out.read_text()).get("benchmarks", []) if json_out.exists() else [])}
+        for name in undecided:
+            if name in again and again[name]["stats"].get("data"):
+                now[name] = now[name].plus(again[name]["stats"]["data"])
+            else:  # it failed to run again: decide on what there is
+                now[name] = dataclasses.replace(now[name], n=max(now[name].n, args.max_rounds))
 
 
 def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -106,13 +152,21 @@ def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
             print(f"{name:<{width}}  {value:>12}  {unit}")
     if args.save and proc.returncode == 0:
         print(f"baseline '{args.save}' saved under {Path(args.baselines).absolute() / machine_key()}")
-    regressions = [m.groupdict() for line in output.splitlines() if (m := _REGRESSION.match(line))]
-    for r in regressions:
-        print(f"error: regressed: {r['name'].removeprefix('test_')}: {r['field']} slower by {float(r['got']):.1f}% "
-              f"(limit {float(r['limit']):.0f}%, baseline {r['baseline']})", file=sys.stderr)
+    regressed = False
+    if args.compare and data:
+        for name, decision in gate_against_baseline(args, data, env):
+            shown = name.split("::")[-1].removeprefix("test_")
+            print(f"gate {shown}: {decision.text()}")
+            if decision.verdict == "fail":
+                regressed = True
+                print(f"error: regressed: {shown}: {100 * (decision.mean - 1):.1f}% slower ({CONFIDENCE_TEXT} interval "
+                      f"{100 * (decision.low - 1):.1f}% to {100 * (decision.high - 1):.1f}%; limit {args.fail_above}%, "
+                      f"{len(decision.ratios)} rounds against baseline '{args.compare}')", file=sys.stderr)
     failed = [line for line in output.splitlines() if line.startswith("FAILED")]
     for line in failed:
         print(f"error: {line}", file=sys.stderr)
+    if regressed:
+        return 1
     return 0 if proc.returncode == 0 else 1
 
 
@@ -121,9 +175,10 @@ def add_parser(sub: Any) -> None:
     speed.add_argument("--quick", action="store_true", help="fewer trials and rounds (a smoke check, minutes on a CPU)")
     speed.add_argument("--save", metavar="NAME", help="keep this run as baseline NAME for this machine (results/baselines/)")
     speed.add_argument("--compare", metavar="NAME", help="compare against baseline NAME of this machine")
-    speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT", help="with --compare: fail when a measure is slower by more (default 15%%)")
-    speed.add_argument("--statistic", choices=("min", "median", "mean"), default="min",
-                       help="which timing --fail-above compares: min (default; the round least disturbed by other load), median or mean")
+    speed.add_argument("--fail-above", type=_percent, default=15, metavar="PCT",
+                       help="with --compare: fail a measure whose whole 95%% interval of now/baseline lies above this (default 15%%)")
+    speed.add_argument("--max-rounds", type=_rounds_cap, default=5, metavar="N",
+                       help="with --compare: run a measure whose interval straddles the limit again, up to N rounds (default 5)")
     speed.add_argument("--baselines", default=str(BASELINES), metavar="DIR", help="where baselines are kept (default ./results/baselines)")
     speed.add_argument("--select", metavar="EXPR", help="only measures matching this pytest -k expression")
     speed.add_argument("--verbose", action="store_true", help="also print pytest-benchmark's own output")

@@ -24,6 +24,17 @@ def injected_delay(measure: str) -> None:
         time.sleep(float(seconds))
 
 
+SLOWDOWN_VARIABLE = "TUNEBENCH_SPEED_SLOWDOWN"  # "measure-name:fraction": makes one side of a paired measure that much slower
+
+
+def injected_slowdown(measure: str, seconds: float) -> None:
+    """Sleep `fraction` x `seconds` when TUNEBENCH_SPEED_SLOWDOWN names `measure` (tests of the harness gate: a 5% slower
+    `bench run` is harness:0.05)."""
+    name, _, fraction = os.environ.get(SLOWDOWN_VARIABLE, "").partition(":")
+    if name and name == measure:
+        time.sleep(float(fraction) * seconds)
+
+
 def discrete(space: SearchSpace, points: int = 5) -> SearchSpace:
     """The same space with continuous floats replaced by `points` grid values (grid algorithms need that)."""
     import numpy as np
@@ -349,9 +360,10 @@ def bench_driven(backend: str, results_dir: Path, space: str, n_trials: int, epo
     from bench.run import Budget, RunConfig, run_tuning
     from bench.run.records import startup_share
 
+    start = time.perf_counter()
     run = run_tuning(RunConfig(backend=backend, algorithm="random", space=space, seed=seed, train_subset=train_subset,
                                budget=Budget(trials=n_trials, max_epochs=epochs), results_dir=str(results_dir)), argv=["speed"])
-    injected_delay("harness")
+    injected_slowdown("harness", time.perf_counter() - start)
     lines = (Path(run["folder"]) / "trials.jsonl").read_text().splitlines()
     trials = [json.loads(line) for line in lines]
     started = [t["startup_seconds"] for t in trials if t["startup_seconds"] is not None]
@@ -399,7 +411,6 @@ def harness_pairs_in_fresh_process(backend: str, pairs: int, n_trials: int, epoc
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"harness pairs failed ({done.returncode}): {done.stderr[-2000:]}")
-    injected_delay("harness")
     return json.loads(out.read_text())
 
 

@@ -51,6 +51,7 @@ def _scaled_baseline(saved: Path, name: str, factor: float) -> None:
         for key in ("min", "max", "mean", "median", "stddev", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "total"):
             if isinstance(stats.get(key), (int, float)):
                 stats[key] *= factor
+        stats["data"] = [value * factor for value in stats.get("data", [])]  # the rounds themselves, which the gate reads
         stats["ops"] = 1 / stats["mean"]
     saved.with_name(saved.name.replace("_base.json", f"_{name}.json")).write_text(json.dumps(data))
 
@@ -61,18 +62,23 @@ def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path)
     saved = bench(*common, "--save", "base", timeout=600)
     assert saved.returncode == 0, saved.stdout + saved.stderr
     (saved_file,) = tmp_path.rglob("*_base.json")
-    # Against a baseline four times slower than this machine just measured, the unchanged tree is far faster: the gate, at
+    # Against a baseline eight times slower than this machine just measured, the unchanged tree is far faster: the gate, at
     # the usual 15%, must pass it. (An unchanged tree against its own baseline has measured up to 64% slower across CI
-    # processes on a shared 2-core machine, so "unchanged passes" can only be asked with a margin like this.)
-    _scaled_baseline(saved_file, "slow", 4.0)
+    # processes on a shared 2-core machine, and 6x slower beside a multi-worker run of the suite, so "unchanged passes"
+    # can only be asked with a margin like this; the gate's own false alarms are measured in the note.)
+    _scaled_baseline(saved_file, "slow", 8.0)
     faster = bench(*common, "--compare", "slow", "--fail-above", "15%", timeout=600)
     assert faster.returncode == 0, faster.stdout + faster.stderr
     assert not [line for line in error_lines(faster.stderr) if "regressed" in line]
-    # A measure slowed by 5 s (on ~0.5 s) must fail the same 15% gate against the real baseline, named.
-    slowed = bench(*common, "--compare", "base", "--fail-above", "15%", env={"TUNEBENCH_SPEED_DELAY": "optuna-random:5"}, timeout=600)
+    # A measure slowed by 3 s a round (on ~0.5 s) must fail the same 15% gate against the real baseline, named, with its
+    # interval over the rounds.
+    slowed = bench(*common, "--compare", "base", "--fail-above", "15%", env={"TUNEBENCH_SPEED_DELAY": "optuna-random:3"}, timeout=600)
     assert slowed.returncode == 1
     lines = [line for line in error_lines(slowed.stderr) if "regressed" in line]
-    assert len(lines) == 1 and "regressed: optuna_overhead_per_trial[random-100]: min slower by" in lines[0] and "limit 15%" in lines[0]
+    assert len(lines) == 1 and "regressed: optuna_overhead_per_trial[random-100]:" in lines[0] and "limit 15%" in lines[0], lines
+    (gate,) = [line for line in slowed.stdout.splitlines() if line.startswith("gate ")]
+    low = float(re.search(r"interval \[([0-9.]+),", gate).group(1))
+    assert gate.startswith("gate optuna_overhead_per_trial[random-100]: fail") and low > 1.15, gate
     missing = bench(*common, "--compare", "nothing-saved")
     assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
 
