@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backends.translation import NativeForm, TranslationError
 from bench.run.objectives import SearchObjective
@@ -14,6 +14,9 @@ from search_space.params import Param
 from search_space.space import SearchSpace
 
 if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+
     from bench.run.budget import BudgetGuard
     from bench.run.harness import Harness
 
@@ -43,10 +46,76 @@ class Distribution:
 
     worker: str  # its name in records (w0, w1, ...; host-pid for one that joined from elsewhere)
     index: int  # distinct per worker process: seeds its sampler apart from the others'
-    role: str = "worker"  # or "chief": KerasTuner's oracle server, which runs no trial
-    storage: str | None = None  # Optuna: the RDB URL (None: the journal file in work_dir)
-    chief: str | None = None  # KerasTuner: the chief's host:port
+    role: str = "worker"  # or "server": a process of the backend's own that serves the workers and runs no trial
+    storage: str | None = None  # the --storage URL (None: the backend's files in work_dir)
     trials_per_worker: int | None = None  # this process stops after so many trials (the coordinator starts another)
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """One trial as the backend's own storage holds it, read back from disk with the library's own API (not from
+    tunebench): what the conformance kit compares tunebench's records with."""
+
+    backend_trial_id: str
+    state: str  # complete, pruned, failed or running
+    value: float | None
+    params: dict[str, Any]
+    seconds: float | None = None  # the backend's own start-to-end time, where it keeps one (storage_keeps_time)
+    values: dict[str, float] | None = None  # a multi-objective run: each objective's value as the backend stored it
+
+
+@dataclass(frozen=True)
+class SpeedMeasure:
+    """One of a backend's own measures in the speed suite (`bench speed`, pytest-benchmark): one call of
+    `run(work_dir, resources)` is one timed round; the table shows it per trial."""
+
+    name: str  # unique within the backend, no brackets (a pytest id): e.g. overhead_per_trial-tpe-100
+    run: Callable[[Path, dict[str, Any]], Any]  # resources: what `needs` named, from the suite's fixtures
+    trials: int  # trials per round
+    rounds: int = 1
+    warmup_rounds: int = 0
+    needs: tuple[str, ...] = ()  # resources the suite provides: "postgres" (a factory of fresh PostgreSQL databases' URLs)
+    seconds_per_trial: bool = False  # `run` returns seconds per trial by its own clock (process start-up left out)
+
+
+class ServerFailed(Exception):
+    """A backend's own server process (WorkerGroup.start) ended other than by its search ending; its message says how."""
+
+
+@dataclass
+class WorkerServices:
+    """What the coordinator lends a backend's WorkerGroup: where logs go, how to start a process of the backend's own
+    (`python -m bench.run.worker RUN --server`, with more environment), and the run's record to note an address in."""
+
+    run: dict[str, Any]  # run.json as the coordinator keeps it (the group may add keys, e.g. "service"; written at once)
+    env: dict[str, str]  # the workers' environment (the storage URL included)
+    start_server: Callable[[str, dict[str, str]], subprocess.Popen]  # (name, more environment) -> its process
+    log_path: Callable[[str], Path]  # a process's log file by name
+    write_run: Callable[[], None]
+
+
+class WorkerGroup:
+    """A backend's side of a multi-worker run (`--workers N`), driven by the coordinator, which starts, watches, replaces
+    and stops the worker processes and keeps the shared budget: what the backend must set up before the first worker
+    (a study, a server), watch while they run, settle after a worker was killed, and clean up."""
+
+    def __init__(self, setup: Any, services: WorkerServices) -> None:
+        self.setup, self.services = setup, services  # setup: the run's RunSetup (config, task, space, work_dir, resumed)
+
+    def start(self) -> None:
+        """Before the first worker starts (a resumed run's too)."""
+
+    def search_ended(self) -> bool:
+        """Whether the backend's own processes say that its search has ended (polled while workers run); raises
+        ServerFailed when one of them died."""
+        return False
+
+    def settle_killed(self, harness: Harness, killed: list[dict[str, Any]]) -> None:
+        """End in the backend's storage the trials that killed workers left running, as tunebench recorded them (each
+        running-trial checkpoint in `killed`, with `killed_at`); a resumed run's older ones too."""
+
+    def close(self) -> None:
+        """After the last worker ended: stop what `start` started."""
 
 
 YES = "yes"
@@ -80,7 +149,9 @@ class Backend(ABC):
     directions: ClassVar[tuple[str, ...]] = ("max",)  # objective directions its loop honours (RunContext.objective)
     capabilities: ClassVar[dict[str, Capabilities]] = {}  # per algorithm; one not listed: single objective only
     rdb_storage: ClassVar[bool] = False  # keeps its search in an RDB given by --storage URL
-    distributed: ClassVar[bool] = False  # runs --workers N processes on one search (RunContext.distribution)
+    distributed: ClassVar[bool] = False  # runs --workers N processes on one search (RunContext.distribution; worker_group)
+    storage_keeps_time: ClassVar[bool] = False  # its storage keeps each trial's start and end (StoredTrial.seconds)
+    storage_keeps_front: ClassVar[bool] = False  # its storage computes a multi-objective Pareto front (stored_pareto_front)
 
     def capabilities_of(self, algorithm: str) -> Capabilities:
         return self.capabilities.get(algorithm, Capabilities())
@@ -127,3 +198,41 @@ class Backend(ABC):
     @abstractmethod
     def run(self, ctx: RunContext) -> None:
         """Run the library's native search loop until it ends or the harness's guard says stop."""
+
+    # -- multi-worker runs (when `distributed`)
+
+    def worker_group(self, setup: Any, services: WorkerServices) -> WorkerGroup:
+        """The backend's side of a multi-worker run; `setup` is the run's RunSetup."""
+        return WorkerGroup(setup, services)
+
+    def worker_env(self, run: dict[str, Any], name: str) -> dict[str, str]:
+        """Environment a worker process named `name` needs beyond the run's (e.g. the address of the backend's server)."""
+        return {}
+
+    # -- its storage, described and read back
+
+    def describe_storage(self, storage: str | None) -> str:
+        """Where it keeps its search, for run.json (`storage`: the --storage URL with its password hidden, or None)."""
+        return storage or f"{self.name}'s own files"
+
+    def stored_trials(self, run: dict[str, Any]) -> list[StoredTrial]:
+        """Every trial of a finished run (its run.json record) as the backend's own storage holds it, read with the
+        library's own API: what the conformance kit checks tunebench's records against."""
+        raise NotImplementedError(f"backend {self.name} cannot read its storage back")
+
+    def stored_pareto_front(self, run: dict[str, Any]) -> list[int]:
+        """Trial numbers on the Pareto front as the backend's storage computes it (when `storage_keeps_front`)."""
+        raise NotImplementedError(f"backend {self.name} keeps no Pareto front")
+
+    # -- the speed suite
+
+    speed_scale_trials: ClassVar[tuple[int, int]] = (20, 200)  # zero-cost trials of `bench run` at scale: quick, full
+
+    def speed_measures(self, quick: bool) -> list[SpeedMeasure]:
+        """Its own measures (the backend's loop per trial with nothing to train, its storages): `quick` for the smoke run."""
+        return []
+
+    def hand_driven_search(self, space: str, n_trials: int, epochs: int, seed: int, work_dir: Path) -> float:
+        """The search of the harness measure (digits, the space named, random search, `n_trials` of `epochs`) written the
+        way the library's users write it, without tunebench; returns its seconds inside `model.fit`."""
+        raise NotImplementedError(f"backend {self.name} has no hand-driven search for the harness measure")

@@ -19,7 +19,7 @@ import json
 import math
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from backends.base import StoredTrial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,69 +94,6 @@ def du_bytes(path: Path, *, apparent: bool = False) -> int:
     return int(out.split()[0])
 
 
-@dataclass(frozen=True)
-class StoredTrial:
-    """One trial as the backend's own storage holds it (read back from disk, not from tunebench)."""
-
-    backend_trial_id: str
-    state: str  # complete, pruned, failed or running
-    value: float | None
-    params: dict[str, Any]
-    seconds: float | None = None  # the backend's own start-to-end time, where it keeps one
-    values: dict[str, float] | None = None  # a multi-objective run: each objective's value as the backend stored it
-
-
-def optuna_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
-    """Optuna's journal read back with Optuna's own API."""
-    import optuna
-
-    from backends.optuna_backend import JOURNAL_FILE, journal_storage
-
-    states = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
-    study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
-    names = [o["name"] for o in run.get("objectives") or ()]
-    stored = []
-    for t in study.get_trials(deepcopy=False):
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        if names:  # a multi-objective study: Optuna keeps every value, and no single one
-            values = None if t.values is None else dict(zip(names, t.values, strict=True))
-            stored.append(StoredTrial(str(t.number), states[t.state.name], None, dict(t.params), seconds, values))
-        else:
-            stored.append(StoredTrial(str(t.number), states[t.state.name], t.value, dict(t.params), seconds))
-    return stored
-
-
-def optuna_pareto_numbers(run: dict[str, Any]) -> list[int]:
-    """The trials on the Pareto front of a multi-objective run, as Optuna computes it (`study.best_trials`)."""
-    import optuna
-
-    from backends.optuna_backend import JOURNAL_FILE, journal_storage
-
-    study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
-    return sorted(t.number for t in study.best_trials)
-
-
-def keras_tuner_stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
-    """KerasTuner's oracle read back from its trial files (trial_*/trial.json), as its own reload reads them."""
-    states = {"COMPLETED": "complete", "FAILED": "failed", "INVALID": "failed", "RUNNING": "running", "STOPPED": "failed"}
-    names = [o["name"] for o in run.get("objectives") or ()]
-    stored = []
-    for path in sorted(Path(run["work_dir"]).glob("*/trial_*/trial.json")):
-        data = json.loads(path.read_text())
-        metrics = (data.get("metrics") or {}).get("metrics") or {}
-        values = {name: _best_observation(metrics[name]) for name in names if name in metrics} if names else None
-        stored.append(StoredTrial(str(data["trial_id"]), states[data["status"]], data.get("score"), dict(data["hyperparameters"]["values"]),
-                                  values=values))
-    return stored
-
-
-def _best_observation(metric: dict[str, Any]) -> float | None:
-    """A metric's value as a KerasTuner trial file holds it (its one observation: tunebench reports each metric once)."""
-    observations = metric.get("observations") or []
-    values = [v for obs in observations for v in obs.get("value", [])]
-    return values[-1] if values else None
-
-
 def _proc_status_bytes(key: str) -> int | None:
     """A memory figure of this process from /proc/self/status (Linux), in bytes."""
     try:
@@ -168,15 +105,15 @@ def _proc_status_bytes(key: str) -> int | None:
     return None
 
 
-def reader_keeps_time(run: dict[str, Any]) -> bool:
-    """Whether the backend's storage keeps each trial's start and end (Optuna does; KerasTuner's trial files do not)."""
-    return run["backend"] == "optuna"
+def _backend(run: dict[str, Any]) -> Any:
+    from backends.registry import get_backend
+
+    return get_backend(run["backend"])
 
 
-STORAGE_READERS: dict[str, Callable[[dict[str, Any]], list[StoredTrial]]] = {
-    "optuna": optuna_stored_trials,
-    "keras-tuner": keras_tuner_stored_trials,
-}
+def stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
+    """A finished run's trials as its backend's own storage holds them (Backend.stored_trials)."""
+    return _backend(run).stored_trials(run)
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -198,7 +135,7 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
             assert mine.values is not None and set(mine.values) == set(trial["objectives"]), (trial["number"], mine.values)
             for name, value in trial["objectives"].items():
                 assert mine.values[name] == pytest.approx(value, rel=1e-6), (trial["number"], name, mine.values[name], value)
-            if run["backend"] == "keras-tuner":  # what "scalarised" says: KerasTuner's score is the signed sum, unweighted
+            if _backend(run).capabilities_of(run["algorithm"]).multi.startswith("scalarised"):  # the score is the signed sum, unweighted
                 signed = sum((1 if o["direction"] == "min" else -1) * trial["objectives"][o["name"]] for o in objectives)
                 assert mine.value == pytest.approx(signed, rel=1e-6), (trial["number"], mine.value, signed)
         elif trial["state"] == "complete":
@@ -208,11 +145,11 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
                 assert _same_value(value, trial["params"][name]), (trial["number"], name, value, trial["params"][name])
         if mine.params and trial["params"]:
             assert set(mine.params) & set(trial["params"]), (trial["number"], mine.params, trial["params"])
-        if reader_keeps_time(run) and trial["stopped_by"] != "killed":  # the backend's own clock (Optuna's datetimes)
+        if _backend(run).storage_keeps_time and trial["stopped_by"] != "killed":  # the backend's own clock
             # The trial trained inside the backend's own span of it.
             assert mine.seconds is not None, (trial["number"], "the backend kept no start and end time")
             # Only the lower bound: the backend's datetimes follow the wall clock, which a machine may step (seen in CI:
-            # Optuna's span exceeded our monotonic wall time by up to 1.6 s), so an upper bound would test the clock.
+            # a stored span exceeded our monotonic wall time by up to 1.6 s), so an upper bound would test the clock.
             assert trial["train_seconds"] <= mine.seconds + 0.05, (trial, mine)
     if objectives:
         check_pareto_front(run, trials)
@@ -230,8 +167,8 @@ def check_against_backend_storage(run: dict[str, Any], trials: list[dict[str, An
 
 
 def check_pareto_front(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
-    """run.json's Pareto trials are exactly the complete trials no other dominates (pairwise, here), and for Optuna the
-    trials of `study.best_trials`."""
+    """run.json's Pareto trials are exactly the complete trials no other dominates (pairwise, here), and, where the
+    backend's storage computes a front, its trials."""
     objectives = run["objectives"]
 
     def worse_or_equal(a: dict[str, float], b: dict[str, float]) -> bool:  # a is nowhere better than b
@@ -244,8 +181,9 @@ def check_pareto_front(run: dict[str, Any], trials: list[dict[str, Any]]) -> Non
     assert recorded == expected, (recorded, expected)
     for point in run["pareto_trials"]:
         assert point["values"] == next(t["objectives"] for t in trials if t["number"] == point["number"])
-    if run["backend"] == "optuna":
-        assert recorded == optuna_pareto_numbers(run)
+    backend = _backend(run)
+    if backend.storage_keeps_front:
+        assert recorded == backend.stored_pareto_front(run)
 
 
 def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -305,9 +243,11 @@ def check_run_invariants(run: dict[str, Any]) -> list[dict[str, Any]]:
         assert stored_run["disk_apparent_bytes_final"] == du_bytes(work_dir, apparent=True)
     assert not (folder / "running_trial.json").exists() or stored_run["status"] == "running"
     assert not list((folder / "running").glob("*.json")) or stored_run["status"] == "running"
-    reader = STORAGE_READERS.get(stored_run["backend"])
-    if reader is not None:
-        check_against_backend_storage(stored_run, trials, reader(stored_run))
+    try:
+        stored = _backend(stored_run).stored_trials(stored_run)
+    except NotImplementedError:  # a backend that cannot read its storage back (the test plugin keeps none)
+        return trials
+    check_against_backend_storage(stored_run, trials, stored)
     return trials
 
 

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import keras_tuner_space
-from backends.base import Backend, Capabilities, RunContext
+from backends.base import Backend, Capabilities, RunContext, SpeedMeasure, StoredTrial, WorkerGroup, WorkerServices
+from backends.keras_tuner_oracle import search_limits, settle_killed_trials, tuner_class
 from backends.translation import NativeForm
 from search_space.params import Param
 
 SCALARISED = ("scalarised: KerasTuner's MultiObjective minimises one sum, the objectives to minimise less those to maximise, "
               "unweighted; no Pareto search")
-
-
-def tuner_class(algorithm: str) -> Any:
-    """KerasTuner's tuner class for an algorithm name."""
-    import keras_tuner as kt
-
-    return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband, "grid": kt.GridSearch}[algorithm]
-
-
-def search_limits(algorithm: str, max_epochs: int) -> dict[str, Any]:
-    """The tuner's own limits, set so that they never end the search: the shared guard does. Hyperband repeats its
-    brackets until then (KerasTuner's default stops after one iteration)."""
-    if algorithm == "hyperband":
-        return {"max_epochs": max_epochs, "factor": 3, "hyperband_iterations": None}
-    return {"max_trials": 10**6}
 
 
 class _BudgetSpent(Exception):
@@ -51,6 +39,41 @@ class KerasTunerBackend(Backend):
 
     def native_form(self, param: Param) -> NativeForm:
         return keras_tuner_space.native_form(param)
+
+    def worker_group(self, setup: Any, services: WorkerServices) -> WorkerGroup:
+        from backends.keras_tuner_workers import KerasTunerWorkers
+
+        return KerasTunerWorkers(setup, services)
+
+    def worker_env(self, run: dict[str, Any], name: str) -> dict[str, str]:
+        from backends.keras_tuner_workers import worker_env
+
+        return worker_env(run, name)
+
+    speed_scale_trials: ClassVar[tuple[int, int]] = (5, 200)
+
+    def speed_measures(self, quick: bool) -> list[SpeedMeasure]:
+        from backends.keras_tuner_speed import measures
+
+        return measures(quick)
+
+    def hand_driven_search(self, space: str, n_trials: int, epochs: int, seed: int, work_dir: Path) -> float:
+        from backends.keras_tuner_speed import hand_driven_keras_tuner
+
+        return hand_driven_keras_tuner(space, n_trials, epochs, seed, None, work_dir)
+
+    def stored_trials(self, run: dict[str, Any]) -> list[StoredTrial]:
+        """KerasTuner's oracle read back from its trial files (trial_*/trial.json), as its own reload reads them."""
+        states = {"COMPLETED": "complete", "FAILED": "failed", "INVALID": "failed", "RUNNING": "running", "STOPPED": "failed"}
+        names = [o["name"] for o in run.get("objectives") or ()]
+        stored = []
+        for path in sorted(Path(run["work_dir"]).glob("*/trial_*/trial.json")):
+            data = json.loads(path.read_text())
+            metrics = (data.get("metrics") or {}).get("metrics") or {}
+            values = {name: _last_observation(metrics[name]) for name in names if name in metrics} if names else None
+            stored.append(StoredTrial(str(data["trial_id"]), states[data["status"]], data.get("score"),
+                                      dict(data["hyperparameters"]["values"]), values=values))
+        return stored
 
     def library_seed(self, seed: int) -> int:
         """KerasTuner's oracle does `seed or random.randint(1, 10000)`: seed 0 would mean unseeded, so it gets seed + 1."""
@@ -128,7 +151,7 @@ class KerasTunerBackend(Backend):
             "seed": ctx.seed,
             "directory": str(ctx.work_dir),
             "project_name": "search",
-            "overwrite": not ctx.resume and (dist is None or dist.role == "chief"),  # a worker must not wipe the chief's files
+            "overwrite": not ctx.resume and (dist is None or dist.role == "server"),  # a worker must not wipe the chief's files
             "max_consecutive_failed_trials": 10**9,
         }
         tuner = GuardedTuner(**options, **search_limits(ctx.algorithm, guard.budget.max_epochs))
@@ -144,7 +167,7 @@ class KerasTunerBackend(Backend):
             settle_killed_trials(tuner, harness, space, metric, names)
         else:
             tuner.save()  # so that a run killed in its first trial reloads this oracle, rather than starting a new one
-        if dist is not None:  # the chief: serves its oracle to the workers until the coordinator stops it
+        if dist is not None:  # the chief (the run's server): serves its oracle to the workers until the coordinator stops it
             tuner.search(epochs=guard.budget.max_epochs, verbose=0)
             return
         if guard.exhausted():
@@ -156,31 +179,8 @@ class KerasTunerBackend(Backend):
             tuner.on_search_end()
 
 
-def settle_killed_trials(tuner: Any, harness: Any, space: Any, metric: str, objective_names: list[str] | None = None) -> int:
-    """End the trials a killed session left running (KerasTuner's reload queues them for a retry instead): each gets the
-    state tunebench recorded for it (a kill can fall between our record and KerasTuner's end_trial), or FAILED, and is
-    then recorded as failed."""
-    from keras_tuner.engine import trial as trial_module
-
-    oracle = tuner.oracle
-    stale = [oracle.trials[trial_id] for trial_id in oracle._retry_queue]
-    oracle._retry_queue.clear()
-    oracle.verbose = 0  # as search(verbose=0) sets it: no console report of these trials
-    for trial in stale:
-        recorded = harness.settle_stale(str(trial.trial_id), {k: v for k, v in trial.hyperparameters.values.items() if k in space})
-        values = (recorded or {}).get("objectives") or {}
-        if (recorded is not None and recorded["state"] == "complete" and recorded.get("objective") is not None
-                and all(values.get(name) is not None for name in objective_names or ())):
-            metrics = {metric: recorded["objective"], **{name: values[name] for name in objective_names or ()}}
-            if objective_names:
-                metrics[oracle.objective.name] = oracle.objective.get_value(metrics)
-            oracle.update_trial(trial.trial_id, metrics, step=recorded.get("best_epoch") or 0)
-            trial.status = trial_module.TrialStatus.COMPLETED
-        else:
-            trial.status = trial_module.TrialStatus.FAILED
-            trial.message = "killed: the process ended while this trial ran (marked failed by tunebench --resume)"
-        oracle.ongoing_trials[tuner.tuner_id] = trial
-        oracle.end_trial(trial)
-    if stale:
-        tuner.save()
-    return len(stale)
+def _last_observation(metric: dict[str, Any]) -> float | None:
+    """A metric's value as a KerasTuner trial file holds it (its one observation: tunebench reports each metric once)."""
+    observations = metric.get("observations") or []
+    values = [v for obs in observations for v in obs.get("value", [])]
+    return values[-1] if values else None

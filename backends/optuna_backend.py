@@ -2,154 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import math
-import os
-import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import optuna_space
-from backends.base import NO, YES, Backend, Capabilities, RunContext
+from backends.base import NO, YES, Backend, Capabilities, RunContext, SpeedMeasure, StoredTrial, WorkerGroup, WorkerServices
+from backends.optuna_samplers import SAMPLER_FILE, make_pruner, make_sampler, resumed_sampler, save_sampler
+from backends.optuna_storage import JOURNAL_FILE, journal_storage, settle_running_trials, study_directions, study_storage
 from backends.translation import NativeForm
-from bench.errors import UsageError
 from search_space.params import Param
-from search_space.space import SearchSpace
 
 RANDOM_FALLBACK = "at random (independent sampler)"
-JOURNAL_FILE = "journal.log"
-SAMPLER_FILE = "optuna_sampler.pkl"  # in the run folder: the sampler's state after each trial's draws, for --resume
-
-
-def journal_storage(path: Path) -> Any:
-    """Optuna's journal-file storage: reloadable, optuna-dashboard reads it, and ~10x cheaper per trial than SQLite here."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return JournalStorage(JournalFileBackend(str(path)))
-
-
-HEARTBEAT_SECONDS = 2  # an RDB study's running trials beat this often ...
-GRACE_SECONDS = 8  # ... and Optuna fails one whose last beat is older (a killed worker's), when a worker starts a trial
-
-
-def rdb_storage(url: str) -> Any:
-    """Optuna's RDB storage with heartbeat on: stale trials of killed workers are failed by Optuna itself."""
-    from optuna.storages import RDBStorage
-
-    given = url
-    scheme, sep, rest = url.partition("://")
-    if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is not None:
-        url = f"postgresql+psycopg://{rest}"  # a plain URL, read with psycopg 3 whatever SQLAlchemy's default driver is
-    import warnings
-
-    from optuna.exceptions import ExperimentalWarning
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from bench.errors import one_line
-    from bench.run.storage_url import redact, scrub
-
-    try:
-        with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna 5: two lines of noise before any error
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
-    except ImportError:
-        raise UsageError(f"--storage {scheme}://...: its database driver is not installed (PostgreSQL: pip install -e '.[postgres]')") from None
-    except (SQLAlchemyError, ValueError) as exc:
-        reason = scrub(one_line(str(getattr(exc, "orig", None) or exc)), given)[:160]
-        raise UsageError(f"--storage {redact(given)}: the database cannot be used ({reason}); check the URL and that the server runs") from None
-
-
-def study_storage(url: str | None, work_dir: Path) -> Any:
-    """Where a run's study lives: the RDB at `url` (--storage), else the journal file in the backend's folder."""
-    return rdb_storage(url) if url else journal_storage(work_dir / JOURNAL_FILE)
-
-
-def study_directions(objective: Any, objectives: Any) -> list[str]:
-    """Optuna's directions: one per search objective (--objectives), else the task's one."""
-    return [o.optuna_direction for o in objectives] if objectives else [objective.optuna_direction]
-
-
-def make_sampler(name: str, space: SearchSpace, seed: int) -> Any:
-    import optuna
-
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler({p.name: list(p.grid() or ()) for p in space}, seed=seed)
-    if name == "cmaes":
-        if importlib.util.find_spec("cmaes") is None:
-            raise UsageError("optuna sampler 'cmaes' needs the package 'cmaes': pip install cmaes")
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        if importlib.util.find_spec("torch") is None:
-            raise UsageError("optuna sampler 'gp' needs PyTorch (GPSampler's Gaussian process): pip install torch "
-                             "(the CPU build: --index-url https://download.pytorch.org/whl/cpu)")
-        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise ValueError(f"unknown optuna sampler {name!r}")
-
-
-def make_pruner(name: str | None, max_epochs: int) -> Any:
-    import optuna
-
-    if name in (None, "none"):
-        return optuna.pruners.NopPruner()
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
-    raise ValueError(f"unknown optuna pruner {name!r}")
-
-
-def save_sampler(sampler: Any, path: Path) -> None:
-    """Pickle the sampler (Optuna's FAQ way of resuming a study with the same sampler), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        pickle.dump(sampler, handle)
-    os.replace(tmp, path)
-
-
-def resumed_sampler(path: Path, name: str, space: SearchSpace, seed: int, trials_before: int) -> Any:
-    """The sampler as the killed or interrupted session left it, so its random stream continues instead of restarting.
-
-    Without a saved state (killed before any draw was saved) a seed derived from the trials already run is used.
-    """
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)  # noqa: S301 - tunebench's own file in the run folder
-    except Exception:  # noqa: BLE001 - missing, cut off, or from another Optuna version: fall back to a fresh stream
-        return make_sampler(name, space, (seed + 1_000_003 * (trials_before + 1)) % 2**32)
-
-
-def settle_running_trials(study_name: str, storage: Any, harness: Any, space: SearchSpace, objective_names: list[str] | None = None) -> int:
-    """Trials a killed session left RUNNING (journal storage has no heartbeat to end them): each gets the state tunebench
-    recorded for it (a kill can fall between our record and Optuna's tell), or fails, and is then recorded as failed.
-    `objective_names`: a multi-objective study's objectives, whose recorded values are told in that order. Told through
-    Optuna's public `study.tell(number, ...)`, which ends a running trial whoever created it, on a study loaded with a plain
-    sampler (a GridSampler's after_trial would call `study.stop()`, which raises outside `optimize`)."""
-    import optuna
-    from optuna.trial import TrialState
-
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler())
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        recorded = harness.settle_stale(str(trial.number), {k: v for k, v in trial.params.items() if k in space})
-        values = None if recorded is None else (
-            [(recorded.get("objectives") or {}).get(name) for name in objective_names] if objective_names else [recorded.get("objective")])
-        finite = bool(values) and all(v is not None and math.isfinite(float(v)) for v in values)  # Optuna refuses NaN in a tell
-        if recorded is not None and recorded["state"] == "complete" and finite:
-            study.tell(trial.number, values, state=TrialState.COMPLETE, skip_if_finished=True)
-        elif recorded is not None and recorded["state"] == "pruned":
-            study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
-        else:
-            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    return len(stale)
 
 
 class OptunaBackend(Backend):
@@ -183,9 +46,53 @@ class OptunaBackend(Backend):
     packages: ClassVar[tuple[str, ...]] = ("optuna", "optuna-integration", "cmaes")
     rdb_storage: ClassVar[bool] = True
     distributed: ClassVar[bool] = True
+    storage_keeps_time: ClassVar[bool] = True  # datetime_start / datetime_complete
+    storage_keeps_front: ClassVar[bool] = True  # study.best_trials
 
     def native_form(self, param: Param) -> NativeForm:
         return optuna_space.native_form(param)
+
+    def worker_group(self, setup: Any, services: WorkerServices) -> WorkerGroup:
+        from backends.optuna_workers import OptunaWorkers
+
+        return OptunaWorkers(setup, services)
+
+    def describe_storage(self, storage: str | None) -> str:
+        return storage or f"journal file (optuna/{JOURNAL_FILE})"
+
+    def _stored_study(self, run: dict[str, Any]) -> Any:
+        """A finished run's study in its journal file, loaded with Optuna's own API (an RDB's URL is not kept whole)."""
+        import optuna
+
+        return optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
+
+    def stored_trials(self, run: dict[str, Any]) -> list[StoredTrial]:
+        states = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "running"}
+        names = [o["name"] for o in run.get("objectives") or ()]
+        stored = []
+        for t in self._stored_study(run).get_trials(deepcopy=False):
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+            if names:  # a multi-objective study: Optuna keeps every value, and no single one
+                values = None if t.values is None else dict(zip(names, t.values, strict=True))
+                stored.append(StoredTrial(str(t.number), states[t.state.name], None, dict(t.params), seconds, values))
+            else:
+                stored.append(StoredTrial(str(t.number), states[t.state.name], t.value, dict(t.params), seconds))
+        return stored
+
+    def stored_pareto_front(self, run: dict[str, Any]) -> list[int]:
+        return sorted(t.number for t in self._stored_study(run).best_trials)
+
+    speed_scale_trials: ClassVar[tuple[int, int]] = (50, 1000)
+
+    def speed_measures(self, quick: bool) -> list[SpeedMeasure]:
+        from backends.optuna_speed import measures
+
+        return measures(quick)
+
+    def hand_driven_search(self, space: str, n_trials: int, epochs: int, seed: int, work_dir: Path) -> float:
+        from backends.optuna_speed import hand_driven_optuna
+
+        return hand_driven_optuna(space, n_trials, epochs, seed, None, work_dir)
 
     def run(self, ctx: RunContext) -> None:
         import optuna

@@ -8,13 +8,21 @@ from backends.base import Backend
 from bench.errors import UsageError, excerpt
 
 ENTRY_POINT_GROUP = "tunebench.backends"
+BUILTINS = {  # name -> "module:class", imported when asked for (the registry imports no backend module up front)
+    "optuna": "backends.optuna_backend:OptunaBackend",
+    "keras-tuner": "backends.keras_tuner_backend:KerasTunerBackend",
+}
+DEFAULT_BACKEND = next(iter(BUILTINS))  # `bench run` without --backend
 
 
 def _builtins() -> dict[str, type[Backend]]:
-    from backends.keras_tuner_backend import KerasTunerBackend
-    from backends.optuna_backend import OptunaBackend
+    import importlib
 
-    return {OptunaBackend.name: OptunaBackend, KerasTunerBackend.name: KerasTunerBackend}
+    found = {}
+    for name, target in BUILTINS.items():
+        module, _, attr = target.partition(":")
+        found[name] = getattr(importlib.import_module(module), attr)
+    return found
 
 
 def backend_classes() -> dict[str, type[Backend]]:

@@ -63,6 +63,7 @@ def write_views(study: Any, out_dir: Path, prefix: str, target_name: str = "val_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
+    from optuna.importance import FanovaImportanceEvaluator
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ranked = list(importances(study))
@@ -73,7 +74,7 @@ def write_views(study: Any, out_dir: Path, prefix: str, target_name: str = "val_
         "parallel_coordinate": lambda: ovm.plot_parallel_coordinate(study, params=varied or None, target_name=target_name),
         "contour": lambda: ovm.plot_contour(study, params=top, target_name=target_name),
         "slice": lambda: ovm.plot_slice(study, params=varied or None, target_name=target_name),
-        "param_importances": lambda: ovm.plot_param_importances(study, evaluator=__import__("optuna").importance.FanovaImportanceEvaluator(seed=0)),
+        "param_importances": lambda: ovm.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)),
     }
     results: dict[str, Path | str] = {}
     for view, make in makers.items():

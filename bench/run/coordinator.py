@@ -1,9 +1,9 @@
-"""A multi-worker run (`--workers N`, `--devices`, `--storage`, `--trials-per-worker`): start the worker processes (and
-KerasTuner's chief), watch them, replace those that end while budget is left, record what a killed one was running, and
-write the final record.
+"""A multi-worker run (`--workers N`, `--devices`, `--storage`, `--trials-per-worker`): start the worker processes,
+watch them, replace those that end while budget is left, record what a killed one was running, and write the final
+record.
 
-The workers share the run's ledger (one budget, one trial numbering), its trials.jsonl and the backend's own search:
-Optuna's study in the journal file or the RDB, KerasTuner's oracle served by the chief.
+The workers share the run's ledger (one budget, one trial numbering), its trials.jsonl and the backend's own search,
+which the backend's WorkerGroup sets up, watches, settles and closes (backends/base.py): the coordinator names no backend.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ from bench.run.storage_url import STORAGE_URL_VARIABLE, full_storage_url, scrub
 from bench.run.worker import SEARCH_ENDED
 
 POLL_SECONDS = 0.2
-CHIEF_START_SECONDS = 180
 WORKER_LOGS = "workers"  # in the run folder: each worker's stdout and stderr
-CHIEF_LISTEN_VARIABLE = "TUNEBENCH_CHIEF_LISTEN"  # the address KerasTuner's chief listens on (default 127.0.0.1)
 
 
 @dataclasses.dataclass
@@ -49,12 +47,6 @@ class WorkerProcess:
                 "exit": None if code is None else (f"signal {-code}" if code < 0 else code)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Coordinator:
     def __init__(self, setup: RunSetup, *, quiet: bool, verbose: bool) -> None:
         self.setup, self.quiet, self.verbose = setup, quiet, verbose
@@ -72,7 +64,7 @@ class Coordinator:
         self.guard = SharedGuard(self.config.budget, self.ledger)
         self.workers: list[WorkerProcess] = []
         self.ended: list[WorkerProcess] = []
-        self.chief: subprocess.Popen | None = None
+        self.group: Any = None  # the backend's WorkerGroup, made by `prepare_backend`
         self.killed: list[dict[str, Any]] = []  # running-trial files of killed workers, recorded as failed
         self.next_index = 100 * len(self.run.get("resumed_with") or [])  # a resumed session's workers: new names and seeds
         self.env = dict(os.environ)
@@ -84,37 +76,24 @@ class Coordinator:
         self.interrupts = 0
         self.failed_starts = 0
         self.signalled: set[str] = set()
-        self.chief_ended = False  # KerasTuner's chief has exited (its search ended, or it died)
+        self.backend_ended = False  # the backend's own processes ended its search, or died
         self.view: Any = None  # the progress display, set by `coordinate`
 
     # -- processes
 
-    def start_chief(self) -> None:
-        """KerasTuner's chief: its oracle serves the workers on a free local port (its address goes into run.json)."""
-        port = free_port()
-        listen = os.environ.get(CHIEF_LISTEN_VARIABLE, "127.0.0.1")  # 0.0.0.0: workers on other machines may join
-        self.run["chief"] = f"{'127.0.0.1' if listen == '127.0.0.1' else socket.getfqdn()}:{port}"
-        self.folder.write_run(self.run)
-        env = {**self.env, "KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": listen, "KERASTUNER_ORACLE_PORT": str(port)}
-        log = self._log_path("chief")
-        self.chief = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(self.folder.path), "--worker", "chief", "--chief"],
-                                      env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + CHIEF_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.chief.poll() is not None:
-                raise UsageError(f"KerasTuner's chief ended before serving (exit {self.chief.returncode}): {self._tail(log)}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1" if listen in ("127.0.0.1", "0.0.0.0") else listen, port)) == 0:
-                    return
-            time.sleep(0.2)
-        raise UsageError(f"KerasTuner's chief did not serve within {CHIEF_START_SECONDS} s; see {log}")
+    def start_server(self, name: str, more_env: dict[str, str]) -> subprocess.Popen:
+        """A process of the backend's own (WorkerGroup.start): `bench.run.worker RUN --server`, logged like a worker."""
+        log = self._log_path(name)
+        return subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(self.folder.path), "--worker", name, "--server"],
+                                env={**self.env, **more_env}, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_worker(self) -> WorkerProcess:
         index = self.next_index
         self.next_index += 1
         name = f"w{index}"
         devices = self.config.device_list
-        worker = spawn_worker(self.folder.path, self.run, name, index, devices[index % len(devices)], self._log_path(name), self.env)
+        worker = spawn_worker(self.folder.path, self.setup.backend.worker_env(self.run, name), name, index, devices[index % len(devices)],
+                              self._log_path(name), self.env)
         worker.started_at = self.guard.seconds
         self.workers.append(worker)
         self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]  # pids on disk: a user can find them
@@ -134,26 +113,13 @@ class Coordinator:
     # -- the run
 
     def prepare_backend(self) -> None:
-        if self.setup.backend.name == "optuna":
-            self._optuna_study()  # created once here, so that the workers only load it; killed trials of a resume settled
-        elif self.setup.backend.name == "keras-tuner":
-            self.start_chief()
-        else:
-            raise UsageError(f"backend {self.setup.backend.name} has no multi-worker mode; drop --workers/--storage/--trials-per-worker")
+        """The backend's side of the run (a study created once so that the workers only load it, a server started)."""
+        from backends.base import WorkerServices
 
-    def _optuna_study(self) -> Any:
-        import optuna
-
-        from backends.optuna_backend import study_directions, study_storage
-
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        self.setup.work_dir.mkdir(parents=True, exist_ok=True)
-        directions = study_directions(self.setup.task.objective, self.config.search_objectives)
-        try:
-            return optuna.create_study(study_name=self.run["run_id"], storage=study_storage(self.config.storage, self.setup.work_dir),
-                                       directions=directions, load_if_exists=self.setup.resumed)
-        except optuna.exceptions.DuplicatedStudyError:
-            raise UsageError(f"the storage already holds a study named {self.run['run_id']}; choose another --run-id") from None
+        services = WorkerServices(run=self.run, env=self.env, start_server=self.start_server, log_path=self._log_path,
+                                  write_run=lambda: self.folder.write_run(self.run))
+        self.group = self.setup.backend.worker_group(self.setup, services)
+        self.group.start()
 
     def loop(self) -> str:
         """Keep the workers going until the budget is spent, the search ends, or the user stops it; the run's status."""
@@ -163,7 +129,7 @@ class Coordinator:
         while self.workers:
             time.sleep(POLL_SECONDS)
             self.read_new_trials()
-            self.watch_chief()
+            self.watch_backend()
             self.reap_lost_trials(stale_seconds=None)  # during the run: only this machine's dead processes (a pid is sure)
             for worker in list(self.workers):
                 code = worker.process.poll()
@@ -192,21 +158,28 @@ class Coordinator:
         return "interrupted" if self.guard.interrupted or self.ledger.read().get("stopped") == "interrupted" else "complete"
 
     def search_over(self) -> bool:
-        """The backend has nothing left to try: a worker said so in the ledger, or KerasTuner's chief ended its search."""
+        """The backend has nothing left to try: a worker said so in the ledger, or the backend's own processes did."""
         return self.ledger.read().get("stopped") == SEARCH_ENDED
 
-    def watch_chief(self) -> None:
-        """KerasTuner's chief exits by itself only once its oracle has stopped and no trial runs: the search has ended, and
-        a worker would wait for it for ever (gRPC's wait_for_ready). A chief that died otherwise ends the run as crashed."""
-        if self.chief is None or self.chief.poll() is None or self.chief_ended:
+    def watch_backend(self) -> None:
+        """The backend's own processes (a server) may end its search (the workers, which would wait for them, are
+        stopped) or die (the run ends as crashed, with their last line)."""
+        from backends.base import ServerFailed
+
+        if self.group is None or self.backend_ended:
             return
-        self.chief_ended = True
-        if self.chief.returncode == 0:
-            self.ledger.stop(SEARCH_ENDED)
-        else:
-            self.error = self.error or f"KerasTuner's chief ended (exit {self.chief.returncode}): {self._tail(self._log_path('chief'))}"
+        try:
+            ended = self.group.search_ended()
+        except ServerFailed as exc:
+            self.backend_ended = True
+            self.error = self.error or str(exc)
             self.ledger.stop("crashed")
-        for worker in self.workers:  # none runs a trial (the chief waited for them); they would block on the chief
+        else:
+            if not ended:
+                return
+            self.backend_ended = True
+            self.ledger.stop(SEARCH_ENDED)
+        for worker in self.workers:  # none runs a trial (the server waited for them); they would block on it
             if worker.process.poll() is None:
                 worker.process.terminate()
 
@@ -253,7 +226,7 @@ class Coordinator:
     def should_replace(self, worker: WorkerProcess, code: int) -> bool:
         """A worker that ended while budget is left is replaced: after its --trials-per-worker, or when it was killed. One
         that ended by itself (the search had nothing left to try) is not."""
-        if self.error or self.guard.interrupted or self.guard.exhausted() is not None or self.search_over() or self.chief_ended:
+        if self.error or self.guard.interrupted or self.guard.exhausted() is not None or self.search_over() or self.backend_ended:
             return False
         if code == 0:
             return self.config.trials_per_worker is not None
@@ -261,7 +234,7 @@ class Coordinator:
 
     def record_killed(self, worker: str) -> bool:
         """The trial a killed worker was running: failed in our records now (from its last checkpoint), and in the
-        backend's storage at the end (`settle_storage`), unless Optuna's heartbeat fails it first. Whether it had one."""
+        backend's storage at the end (`settle_storage`), unless its own heartbeat fails it first. Whether it had one."""
         from bench.run.harness import killed_trial_record
 
         path = RunFolder(self.folder.path, worker=worker).running_json
@@ -337,54 +310,13 @@ class Coordinator:
         trials, _ = self.folder.read_trials()
         harness = Harness(task=self.setup.task, guard=self.guard, folder=self.folder, work_dir=self.setup.work_dir, seed=self.config.seed,
                           recorded=trials)
-        if self.setup.backend.name == "optuna":
-            self._settle_optuna(harness)
-        elif self.setup.backend.name == "keras-tuner":
-            self._settle_keras_tuner(harness)
-
-    def _settle_optuna(self, harness: Any) -> None:
-        import optuna
-
-        from backends.optuna_backend import GRACE_SECONDS, settle_running_trials, study_storage
-
-        storage = study_storage(self.config.storage, self.setup.work_dir)
-        objectives = self.config.search_objectives
-        if self.config.storage:  # RDB: Optuna's heartbeat fails a stale trial itself, once its grace period has passed
-            latest = max((k["killed_at"] for k in self.killed), default=0.0)
-            time.sleep(max(0.0, latest + GRACE_SECONDS + 1 - time.time()))
-            optuna.storages.fail_stale_trials(optuna.load_study(study_name=self.run["run_id"], storage=storage))
+        if self.group is None:  # the backend's side never started (a bad URL): nothing of it to settle
             return
-        settle_running_trials(self.run["run_id"], storage, harness, self.setup.space, [o.name for o in objectives] if objectives else None)
-
-    def _settle_keras_tuner(self, harness: Any) -> None:
-        """KerasTuner has no heartbeat: its reloaded oracle queues a killed worker's trial for a retry; ended as failed."""
-        import keras_tuner as kt
-
-        from backends.keras_tuner_backend import search_limits, settle_killed_trials, tuner_class
-        from backends.keras_tuner_space import declare
-
-        space, objectives = self.setup.space, self.config.search_objectives
-        metric = self.setup.task.objective.metric
-
-        class Declared(kt.HyperModel):
-            def build(self, hp: Any) -> Any:
-                declare(hp, space)
-                return None
-
-        objective = ([kt.Objective(o.name, o.direction) for o in objectives] if objectives
-                     else kt.Objective(metric, direction=self.setup.task.objective.direction))
-        os.environ["KERASTUNER_TUNER_ID"] = "chief"  # the chief's saved state (tuner_chief.json and its oracle), reloaded here
-        try:
-            algorithm = self.config.algorithm
-            tuner = tuner_class(algorithm)(Declared(), objective=objective, directory=str(self.setup.work_dir), project_name="search",
-                                           overwrite=False, **search_limits(algorithm, self.config.budget.max_epochs))
-            settle_killed_trials(tuner, harness, space, metric, [o.name for o in objectives] if objectives else None)
-        finally:
-            os.environ.pop("KERASTUNER_TUNER_ID", None)
+        self.group.settle_killed(harness, self.killed)
 
     def process_startup_seconds(self, trials: list[dict[str, Any]]) -> float | None:
         """From this command's process start to the first trial of this session (on any worker): interpreter, imports,
-        data, the backend's set-up (a chief, a study) and the workers' own start, as a one-process run records it."""
+        data, the backend's set-up (a study, a server) and the workers' own start, as a one-process run records it."""
         from bench.run.environment import process_started_at
 
         session = [float(t["started_at_seconds"]) for t in trials
@@ -394,12 +326,8 @@ class Coordinator:
         return round(float(self.ledger.read()["origin"]) + min(session) - process_started_at(), 3)
 
     def finish(self, status: str) -> dict[str, Any]:
-        if self.chief is not None and self.chief.poll() is None:
-            self.chief.terminate()
-            try:
-                self.chief.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.chief.kill()
+        if self.group is not None:
+            self.group.close()
         if self.config.storage is None or self.killed:
             self.settle_storage()
         from bench.run.objectives import pareto_trials
@@ -428,12 +356,11 @@ class Coordinator:
         return self.run
 
 
-def spawn_worker(run_dir: Path, run: dict[str, Any], name: str, index: int, device: str, log: Path, env: dict[str, str]) -> WorkerProcess:
-    """`python -m bench.run.worker` for this run, in its own session (a terminal's Ctrl-C reaches the coordinator only)."""
-    env = dict(env)
-    if run.get("chief"):
-        host, port = run["chief"].rsplit(":", 1)
-        env.update(KERASTUNER_TUNER_ID=f"tuner-{name}", KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port)
+def spawn_worker(run_dir: Path, backend_env: dict[str, str], name: str, index: int, device: str, log: Path,
+                 env: dict[str, str]) -> WorkerProcess:
+    """`python -m bench.run.worker` for this run, in its own session (a terminal's Ctrl-C reaches the coordinator only);
+    `backend_env`: what the backend adds for this worker (Backend.worker_env)."""
+    env = {**env, **backend_env}
     log.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(run_dir), "--worker", name, "--index", str(index)],
                                env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -442,7 +369,7 @@ def spawn_worker(run_dir: Path, run: dict[str, Any], name: str, index: int, devi
 
 def join(run_dir: Path, workers: int, storage: str | None = None) -> int:
     """`bench join RUN_FOLDER`: add `workers` worker processes on this machine to a running run (the folder shared, e.g.
-    over NFS; Optuna's RDB storage or KerasTuner's chief reachable). Their trials go into the run's trials.jsonl under
+    over NFS; the backend's storage or server reachable). Their trials go into the run's trials.jsonl under
     names host-pid-k, and spend the run's budget; returns when they end. `storage`: the run's --storage URL typed again
     (run.json keeps it without its password)."""
     run = RunFolder(run_dir).read_run()
@@ -456,11 +383,14 @@ def join(run_dir: Path, workers: int, storage: str | None = None) -> int:
         env[STORAGE_URL_VARIABLE] = url
     host = socket.gethostname()
     devices = (run.get("config") or {}).get("devices") or run.get("device") or "cpu"
+    from backends.registry import get_backend
+
+    backend = get_backend(run["backend"])
     started = []
     for k in range(workers):
         name = f"{host}-{os.getpid()}-{k}"
         index = 1000 + 16 * (os.getpid() % 4096) + k  # apart from the run's own workers and from other joins: seeds differ
-        started.append(spawn_worker(run_dir, run, name, index, devices.split(",")[k % len(devices.split(","))],
+        started.append(spawn_worker(run_dir, backend.worker_env(run, name), name, index, devices.split(",")[k % len(devices.split(","))],
                                     run_dir / WORKER_LOGS / f"{name}.log", env))
     codes = [w.process.wait() for w in started]
     ledger = Ledger(run_dir)

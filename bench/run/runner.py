@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backends.registry import DEFAULT_BACKEND
 from bench.errors import UsageError, excerpt
 from bench.run.budget import Budget, BudgetGuard
 from bench.run.environment import BACKEND_PACKAGES, accelerator_names, configure_runtime, keras_backend_in_use
@@ -33,17 +34,17 @@ from bench.run.records import (
     peak_resident_bytes,
     same_json,
 )
-from bench.run.storage_url import check_storage_url, full_storage_url, redact, redact_argv, stored_storage
+from bench.run.storage_url import check_storage_url, redact, redact_argv, stored_storage
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-MAX_SEED = 2**31 - 2  # every library's seed (KerasTuner's is seed + 1) stays a valid 32-bit seed
+MAX_SEED = 2**31 - 2  # every library's seed (Backend.library_seed may add 1) stays a valid 32-bit seed
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a run; stored in run.json and enough to resume it."""
 
-    backend: str = "optuna"
+    backend: str = DEFAULT_BACKEND
     algorithm: str | None = None
     pruner: str | None = None
     task: str = "cnn"  # a shipped task, an installed one, or module:attr
@@ -62,7 +63,7 @@ class RunConfig:
     tensorboard: bool = False  # per-trial TensorBoard logs with HParams under the run folder
     workers: int = 1  # worker processes sharing the search and the budget (--workers N)
     devices: str | None = None  # --devices cpu | gpu:0,gpu:1,...: one worker per listed GPU, each pinned to it
-    storage: str | None = None  # Optuna: an RDB URL for the study (PostgreSQL, ...); None: the journal file in the run folder
+    storage: str | None = None  # an RDB URL for the backend's search (PostgreSQL, ...; Backend.rdb_storage); None: its own files
     trials_per_worker: int | None = None  # a worker process is replaced after this many trials (flat memory)
     results_dir: str = "results"
     run_id: str | None = None
@@ -148,6 +149,13 @@ def new_run_id(config: RunConfig) -> str:
     return f"{stamp}-{config.backend}-{algo}-s{config.seed}-{secrets.token_hex(2)}"
 
 
+def backends_that(has: Any) -> list[str]:
+    """Names of the known backends (plugins included) for which `has(backend)` holds: for messages that say which do."""
+    from backends.registry import all_backends
+
+    return [b.name for b in all_backends() if has(b)]
+
+
 def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
     """Check everything a user can get wrong before any heavy import: backend, algorithm, and the space when it is known
     without loading the task (given, or a shipped task's own); returns the space, or None."""
@@ -161,20 +169,21 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
     pruner = config.pruner
     if pruner is not None and pruner != "none":
         if not backend.pruners:
-            raise UsageError(f"{backend.name} has no pruners; --pruner is for: optuna")
+            raise UsageError(f"{backend.name} has no pruners; --pruner is for: {', '.join(backends_that(lambda b: bool(b.pruners)))}")
         if pruner not in backend.pruners:
             raise UsageError(f"{backend.name} has no pruner {excerpt(pruner)}; choose one of: {', '.join(backend.pruners)}")
     if pruner is None and backend.pruners:
         pruner = "none"
     objectives = len(config.search_objectives) or 1
     if objectives > 1 and pruner not in (None, "none"):
-        raise UsageError(f"--pruner {pruner} cannot prune a multi-objective search (Optuna prunes on one value); drop --pruner "
+        raise UsageError(f"--pruner {pruner} cannot prune a multi-objective search (a pruner judges one value); drop --pruner "
                          "or --objectives")
     if config.tensorboard:
         from bench.run.tensorboard import require_tensorboard
         require_tensorboard()
     if config.storage is not None and not backend.rdb_storage:
-        raise UsageError(f"--storage is for optuna (an RDB study); {backend.name} keeps its own files (its workers reach the chief)")
+        raise UsageError(f"--storage is for {', '.join(backends_that(lambda b: b.rdb_storage))} (a search kept in a database); "
+                         f"{backend.name} keeps its own files")
     config = replace(config, algorithm=algorithm, pruner=pruner)
     space_name = config.space or default_space(config.task)
     return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm, objectives)
@@ -231,18 +240,6 @@ class RunSetup:
     disk_peak: int
     started: float  # time.monotonic() when this session's clock began
     resumed: bool
-
-
-def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose: bool = False,
-            resume_from: Path | None = None) -> dict[str, Any]:
-    """Run (or resume) one tuning run; return the final run record. One worker runs in this process; several
-    (--workers N, --devices) run as worker processes that this one starts and watches (bench.run.coordinator)."""
-    setup = create_run(config, argv=argv, verbose=verbose, resume_from=resume_from)
-    if setup.config.distributed:
-        from bench.run.coordinator import coordinate
-
-        return coordinate(setup, quiet=quiet, verbose=verbose)
-    return run_here(setup, quiet=quiet)
 
 
 def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, resume_from: Path | None = None) -> RunSetup:
@@ -342,7 +339,7 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
         run.update(progress_record(guard, harness.disk, run))
         if harness.process_startup_seconds is not None:  # interpreter, imports, data, storage: what each command pays
             run["process_startup_seconds"] = harness.process_startup_seconds
-        if harness.outside_build_seconds:  # KerasTuner's build to learn the space (Keras's warm-up): the task's cost
+        if harness.outside_build_seconds:  # a backend's build to learn the space (Keras's warm-up): the task's cost
             run["task_build_seconds_outside_trials"] = round(harness.outside_build_seconds, 4)
         if objectives and record.state == "complete":  # only a complete trial can change the front
             run["pareto_trials"] = pareto_trials(sorted(harness.recorded.values(), key=lambda t: t["number"]), objectives)
@@ -394,9 +391,7 @@ def parse_devices(text: str) -> list[str]:
 
 def storage_record(backend: Any, config: RunConfig) -> str:
     """Where the backend keeps its search, as run.json says it (a password never)."""
-    if config.storage is not None:
-        return redact(config.storage)
-    return "journal file (optuna/journal.log)" if backend.name == "optuna" else f"{backend.name}'s own files"
+    return backend.describe_storage(None if config.storage is None else redact(config.storage))
 
 
 TENSORBOARD_DIR = "tensorboard"  # in the run folder: `tensorboard --logdir` on it, or on a folder of runs
@@ -509,35 +504,6 @@ def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMe
         "disk_bytes_final": final.allocated,
         "disk_apparent_bytes_final": final.apparent,
     }
-
-
-def resume(run_dir: Path, *, argv: list[str], quiet: bool, verbose: bool = False, given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Continue an interrupted or killed run to its budget, with the config it was started with.
-
-    `given`: the config fields the user typed beside --resume (budget fields by their Budget names); any that differs
-    from the stored run is refused, since a resumed run must spend the budget it began with.
-    """
-    folder = RunFolder(run_dir)
-    run = folder.read_run()
-    if run.get("status") == "complete":
-        raise UsageError(f"run {run['run_id']} is already complete; nothing to resume")
-    if run.get("status") == "running" and run.get("host") == socket.gethostname() and _alive(run.get("pid")):
-        raise UsageError(f"run {run['run_id']} is still running (process {run['pid']}); stop it first")
-    alive = [w["pid"] for w in run.get("worker_processes") or () if run.get("host") == socket.gethostname() and _alive(w.get("pid"))]
-    if alive:
-        raise UsageError(f"run {run['run_id']} still has worker processes running ({', '.join(map(str, alive))}); "
-                         "they stop within a second of their coordinator's end: try again, or stop them")
-    config = RunConfig.from_dict(run["config"])
-    given = dict(given or {})
-    config = replace(config, storage=full_storage_url(config.storage, given.pop("storage", None)))
-    stored = {**config.to_dict(), **config.budget.to_dict()}
-    for key, value in given.items():
-        if key in stored and stored[key] != value:
-            flag = "--" + key.replace("_", "-")
-            field = "budget" if key in config.budget.to_dict() else key
-            raise UsageError(f"--resume {run['run_id']}: {flag} {excerpt(value)} differs from the run's {excerpt(stored[key])} "
-                             f"(field '{field}'); a resumed run keeps what it began with: drop the flag, or start a new run")
-    return execute(config, argv=argv, quiet=quiet, verbose=verbose, resume_from=run_dir)
 
 
 def _alive(pid: object) -> bool:

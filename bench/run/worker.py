@@ -1,7 +1,7 @@
-"""One worker process of a multi-worker run: `python -m bench.run.worker RUN_FOLDER --worker NAME [--index K] [--chief]`.
+"""One worker process of a multi-worker run: `python -m bench.run.worker RUN_FOLDER --worker NAME [--index K] [--server]`.
 
 It reads the run's config from run.json, loads the task, and runs the backend's native loop on the shared search
-(Optuna's storage, KerasTuner's chief) under the run's shared budget (the ledger), appending its trials to the run's
+(the backend's storage or server) under the run's shared budget (the ledger), appending its trials to the run's
 trials.jsonl. `python -m bench join RUN_FOLDER` starts such workers on another machine that mounts the run folder.
 Exit status: 0 when the budget (or --trials-per-worker) ended it, 2 for a usage or task error (one line on stderr),
 130 when interrupted.
@@ -46,10 +46,9 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
     work_dir = Path(run["work_dir"])
     harness = Harness(task=task, guard=guard, folder=folder, work_dir=work_dir, seed=config.seed, recorded=recorded,
                       listeners=listeners, patience=config.patience, execution=config.execution, objectives=objectives, worker=name)
-    distribution = Distribution(worker=name, index=index, role=role, storage=config.storage, chief=run.get("chief"),
-                                trials_per_worker=config.trials_per_worker)
+    distribution = Distribution(worker=name, index=index, role=role, storage=config.storage, trials_per_worker=config.trials_per_worker)
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
-                     seed=backend.library_seed(config.seed), work_dir=work_dir, resume=bool(run.get("resumed_with")) and role == "chief",
+                     seed=backend.library_seed(config.seed), work_dir=work_dir, resume=bool(run.get("resumed_with")) and role == "server",
                      study_name=run["run_id"], run_dir=run_dir, objective=task.objective, objectives=objectives, distribution=distribution)
     watch_parent(guard)
     try:
@@ -98,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--worker", required=True, help="this worker's name in the records")
     parser.add_argument("--index", type=int, default=0, help="distinct per worker: its device (of --devices) and sampler seed")
-    parser.add_argument("--chief", action="store_true", help="KerasTuner: serve the oracle (runs no trial)")
+    parser.add_argument("--server", action="store_true", help="the backend's own server process (runs no trial)")
     args = parser.parse_args(argv)
     try:
-        return run_worker(args.run_dir.absolute(), name=args.worker, index=args.index, role="chief" if args.chief else "worker")
+        return run_worker(args.run_dir.absolute(), name=args.worker, index=args.index, role="server" if args.server else "worker")
     except UsageError as exc:
         print(f"error: {scrub(one_line(str(exc)), os.environ.get(STORAGE_URL_VARIABLE))}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends.optuna_backend import RANDOM_FALLBACK, OptunaBackend, make_sampler
+from backends.optuna_backend import RANDOM_FALLBACK, OptunaBackend
+from backends.optuna_samplers import make_sampler
 from search_space import CategoricalParam, FloatParam, SearchSpace
 from search_space.params import Condition
 from tests.helpers import bench, require_package

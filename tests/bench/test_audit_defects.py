@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.conformance import check_run_invariants, optuna_stored_trials, run_in_process
+from backends.conformance import check_run_invariants, run_in_process, stored_trials
 from bench.run.storage_url import check_storage_url, redact, redact_argv, secrets_in
 from tests.helpers import Holds, bench, error_lines, start_bench, wait_for
 
@@ -150,7 +150,7 @@ def test_a_joined_worker_killed_mid_trial_is_recorded_failed_and_settled(tmp_pat
     killed = [t for t in trials if t["backend_trial_id"] == saved["backend_trial_id"]]
     assert len(killed) == 1 and killed[0]["state"] == "failed" and killed[0]["stopped_by"] == "killed"
     assert killed[0]["worker"] == path.stem and killed[0]["epochs_run"] == 1
-    stored = {s.backend_trial_id: s for s in optuna_stored_trials(run)}
+    stored = {s.backend_trial_id: s for s in stored_trials(run)}
     assert stored[saved["backend_trial_id"]].state == "failed"
     assert not list((folder / "running").glob("*.json"))
     ledger = json.loads((folder / "ledger.json").read_text())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends.conformance import check_run_invariants, keras_tuner_stored_trials, optuna_stored_trials
+from backends.conformance import check_run_invariants, stored_trials
 from tests.helpers import bench, error_lines
 
 OBJECTIVES = "val_accuracy:max,params:min"
@@ -103,7 +103,7 @@ def test_tensorboard_holds_hparams_for_every_trial(two_runs: Path, backend: str)
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     run = _run(two_runs, backend)
-    stored = {s.backend_trial_id: s for s in (optuna_stored_trials if backend == "optuna" else keras_tuner_stored_trials)(run)}
+    stored = {s.backend_trial_id: s for s in stored_trials(run)}
     trials = _trials(two_runs, backend)
     log_dir = two_runs / backend / "tensorboard"
     assert sorted(p.name for p in log_dir.iterdir()) == [f"trial-{t['number']:04d}" for t in trials]

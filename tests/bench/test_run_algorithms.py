@@ -27,7 +27,7 @@ def test_optuna_study_is_stored_and_reloadable(run_bench):
     import optuna
 
     run = run_bench(backend="optuna", algorithm="random", trials=2, max_epochs=1)
-    from backends.optuna_backend import JOURNAL_FILE, journal_storage
+    from backends.optuna_storage import JOURNAL_FILE, journal_storage
 
     journal = Path(run["work_dir"]) / JOURNAL_FILE
     study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(journal))

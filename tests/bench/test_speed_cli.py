@@ -24,15 +24,16 @@ def test_quick_speed_suite_prints_every_measure_and_the_harness_ratio_holds(base
     measures = {m["name"]: (float(m["value"]), m["unit"]) for line in result.stdout.splitlines() if (m := MEASURE_LINE.match(line))}
     assert result.returncode == 0, result.stdout + result.stderr
     for algorithm in ("tpe", "random", "grid", "cmaes", "qmc"):
-        assert measures[f"optuna_overhead_per_trial[{algorithm}-100]"][1] == "ms/trial"
+        assert measures[f"backend_measure[optuna-overhead_per_trial-{algorithm}-100]"][1] == "ms/trial"
     for algorithm in ("random", "bayesian", "hyperband", "grid"):
-        assert measures[f"keras_tuner_oracle_overhead_per_trial[{algorithm}-100]"][1] == "ms/trial"
-        assert measures[f"keras_tuner_search_per_trial_with_trivial_model[{algorithm}]"][1] == "ms/trial"
+        assert measures[f"backend_measure[keras-tuner-oracle_overhead_per_trial-{algorithm}-100]"][1] == "ms/trial"
+        assert measures[f"backend_measure[keras-tuner-search_per_trial_with_trivial_model-{algorithm}]"][1] == "ms/trial"
     for kind in ("inmemory", "journal", "postgresql"):
         for workers in (1, 2, 4):
-            assert measures[f"optuna_storage_overhead_per_trial[{kind}-{workers}]"][1] == "ms/trial"
-    for workers in (1, 2, 4):
-        assert measures[f"keras_tuner_chief_overhead_per_trial[{workers}]"][1] == "ms/trial"
+            assert measures[f"backend_measure[optuna-storage_overhead_per_trial-{kind}-{workers}]"][1] == "ms/trial"
+    for backend in ("optuna", "keras-tuner"):
+        for workers in (1, 2, 4):
+            assert measures[f"bench_run_workers_overhead_per_trial[{backend}-{workers}]"][1] == "ms/trial"
     assert measures["trial_startup"][1] == "s"
     assert measures["epoch_throughput[trainer]"][1] == measures["epoch_throughput[plain-fit]"][1] == "samples/s"
     for setting in ("spe1-jit-off", "spe1-jit-on", "spe8-jit-off", "spe8-jit-on"):
@@ -58,7 +59,7 @@ def _scaled_baseline(saved: Path, name: str, factor: float) -> None:
 
 def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path):
     # Optuna's random sampler over 100 zero-cost trials: a real measure that needs no TensorFlow, so each call is quick.
-    common = ("speed", "--quick", "--select", "optuna_overhead_per_trial and random", "--baselines", str(tmp_path))
+    common = ("speed", "--quick", "--select", "optuna and overhead_per_trial and random", "--baselines", str(tmp_path))
     saved = bench(*common, "--save", "base", timeout=600)
     assert saved.returncode == 0, saved.stdout + saved.stderr
     (saved_file,) = tmp_path.rglob("*_base.json")
@@ -75,10 +76,10 @@ def test_baseline_gate_passes_a_faster_tree_and_names_a_slowed_measure(tmp_path)
     slowed = bench(*common, "--compare", "base", "--fail-above", "15%", env={"TUNEBENCH_SPEED_DELAY": "optuna-random:3"}, timeout=600)
     assert slowed.returncode == 1
     lines = [line for line in error_lines(slowed.stderr) if "regressed" in line]
-    assert len(lines) == 1 and "regressed: optuna_overhead_per_trial[random-100]:" in lines[0] and "limit 15%" in lines[0], lines
+    assert len(lines) == 1 and "regressed: backend_measure[optuna-overhead_per_trial-random-100]:" in lines[0] and "limit 15%" in lines[0], lines
     (gate,) = [line for line in slowed.stdout.splitlines() if line.startswith("gate ")]
     low = float(re.search(r"interval \[([0-9.]+),", gate).group(1))
-    assert gate.startswith("gate optuna_overhead_per_trial[random-100]: fail") and low > 1.15, gate
+    assert gate.startswith("gate backend_measure[optuna-overhead_per_trial-random-100]: fail") and low > 1.15, gate
     missing = bench(*common, "--compare", "nothing-saved")
     assert missing.returncode == 2 and "no baseline 'nothing-saved'" in missing.stderr
 
@@ -120,11 +121,11 @@ def test_bench_speed_runs_from_an_installed_package_in_an_empty_folder(tmp_path)
     where = subprocess.run([python, "-c", "import bench.speed.suite as s; print(s.__file__)"], cwd=work, env=env, capture_output=True,
                            text=True, check=True)
     assert where.stdout.strip().startswith(str(venv)), where.stdout  # the installed copy, not this checkout
-    common = ("-m", "bench", "speed", "--quick", "--select", "optuna_overhead_per_trial and random")
+    common = ("-m", "bench", "speed", "--quick", "--select", "optuna and overhead_per_trial and random")
     saved = subprocess.run([python, *common, "--save", "x"], cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert saved.returncode == 0, saved.stdout[-2000:] + saved.stderr[-2000:]
     assert list((work / "results" / "baselines").rglob("*_x.json"))
     compared = subprocess.run([python, *common, "--compare", "x", "--fail-above", "400%"], cwd=work, env=env, capture_output=True,
                               text=True, timeout=900, check=False)
     assert compared.returncode == 0, compared.stdout[-2000:] + compared.stderr[-2000:]
-    assert "optuna_overhead_per_trial[random-100]" in compared.stdout
+    assert "backend_measure[optuna-overhead_per_trial-random-100]" in compared.stdout

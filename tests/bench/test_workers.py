@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.conformance import check_run_invariants, keras_tuner_stored_trials, optuna_stored_trials
+from backends.conformance import check_run_invariants, stored_trials
 from tests.helpers import Holds, bench, error_lines, start_bench
 
 SLOW_TASK = "backends.conformance:synthetic_with_slow_epochs"  # 0.3 s epochs: workers' trials overlap, a kill lands inside one
@@ -40,7 +40,7 @@ def test_two_workers_record_exactly_the_budget(tmp_path: Path, backend: str, tri
     assert first["worker"] != second["worker"] and first["pid"] != second["pid"]
     run = _run(tmp_path / "r")
     recorded = check_run_invariants(run)  # every trial against the backend's storage: none lost, none repeated
-    stored = (optuna_stored_trials if backend == "optuna" else keras_tuner_stored_trials)(run)
+    stored = stored_trials(run)
     assert len(recorded) == len(stored) == trials and run["budget_spent"]["trials"] == trials
     assert len({s.backend_trial_id for s in stored}) == trials
     assert {t["worker"] for t in recorded} == {"w0", "w1"}

@@ -305,7 +305,7 @@ def test_regression_task_is_minimised_and_the_report_ranks_lower_first(regressio
         if run["backend"] == "optuna":
             import optuna
 
-            from backends.optuna_backend import JOURNAL_FILE, journal_storage
+            from backends.optuna_storage import JOURNAL_FILE, journal_storage
 
             study = optuna.load_study(study_name=run["run_id"], storage=journal_storage(Path(run["work_dir"]) / JOURNAL_FILE))
             assert study.direction == optuna.study.StudyDirection.MINIMIZE

@@ -7,14 +7,7 @@ import os
 import pytest
 
 QUICK = os.environ.get("TUNEBENCH_SPEED_QUICK") == "1"
-TRIAL_COUNTS = [100] if QUICK else [100, 500]
-SEARCH_TRIALS = 3 if QUICK else 50
 ROUNDS = 1 if QUICK else 3
-
-
-def rounds_for(n_trials: int) -> int:
-    """One round at 500 trials: KerasTuner's Bayesian oracle alone takes many minutes there on a CPU."""
-    return 1 if n_trials >= 500 else ROUNDS
 
 
 @pytest.fixture(scope="session")

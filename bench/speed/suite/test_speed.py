@@ -6,12 +6,15 @@ import statistics
 
 import pytest
 
+from backends.base import Backend
+from backends.registry import all_backends
 from bench.run.execution import ExecutionSettings
 from bench.speed import measures as m
-from bench.speed.suite.conftest import QUICK, ROUNDS, SEARCH_TRIALS, TRIAL_COUNTS, rounds_for
+from bench.speed.suite.conftest import QUICK, ROUNDS
 
-OPTUNA_ALGORITHMS = ["tpe", "random", "grid", "cmaes", "qmc"]
-KERAS_TUNER_ALGORITHMS = ["random", "bayesian", "hyperband", "grid"]
+BACKENDS = all_backends()  # the built-ins and any installed plugin: each brings its own measures and hand-driven search
+OWN_MEASURES = [(b.name, measure) for b in BACKENDS for measure in b.speed_measures(QUICK)]
+HAND_DRIVEN = [b.name for b in BACKENDS if type(b).hand_driven_search is not Backend.hand_driven_search]
 
 
 def _per_trial(benchmark, n_trials: int) -> None:
@@ -19,68 +22,40 @@ def _per_trial(benchmark, n_trials: int) -> None:
     benchmark.extra_info.update(unit="ms/trial", value=1000 * mean / n_trials, n_trials=n_trials)
 
 
-@pytest.mark.benchmark(group="overhead-optuna")
-@pytest.mark.parametrize("n_trials", TRIAL_COUNTS)
-@pytest.mark.parametrize("algorithm", OPTUNA_ALGORITHMS)
-def test_optuna_overhead_per_trial(benchmark, tmp_path, algorithm, n_trials):
-    # Seconds per round even at 500 trials: 3 rounds in quick mode too, so a --compare gate has an interval at once; one
-    # warm-up round first (the first import of the sampler's modules would make the first round an outlier)
-    benchmark.pedantic(m.optuna_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=max(3, rounds_for(n_trials)), iterations=1,
-                       warmup_rounds=1)
-    _per_trial(benchmark, n_trials)
+@pytest.mark.benchmark(group="backend")
+@pytest.mark.parametrize(("backend", "measure"), OWN_MEASURES, ids=[f"{name}-{measure.name}" for name, measure in OWN_MEASURES])
+def test_backend_measure(benchmark, tmp_path, request, backend, measure):
+    """A backend's own measure (Backend.speed_measures): its loop per trial with nothing to train, its storages."""
+    resources = {need: request.getfixturevalue(f"{need}_server")() for need in measure.needs}  # postgres: a fresh database
+    result = benchmark.pedantic(measure.run, args=(tmp_path, resources), rounds=measure.rounds, iterations=1,
+                                warmup_rounds=measure.warmup_rounds)
+    if measure.seconds_per_trial:
+        benchmark.extra_info.update(unit="ms/trial", value=1000 * result, n_trials=measure.trials)
+    else:
+        _per_trial(benchmark, measure.trials)
 
 
-@pytest.mark.benchmark(group="overhead-keras-tuner-oracle")
-@pytest.mark.parametrize("n_trials", TRIAL_COUNTS)
-@pytest.mark.parametrize("algorithm", KERAS_TUNER_ALGORITHMS)
-def test_keras_tuner_oracle_overhead_per_trial(benchmark, tmp_path, algorithm, n_trials):
-    done = benchmark.pedantic(m.keras_tuner_oracle_zero_cost, args=(algorithm, n_trials, tmp_path), rounds=rounds_for(n_trials),
-                              iterations=1)
-    assert done == n_trials
-    _per_trial(benchmark, n_trials)
+WORKER_TRIALS = 12 if QUICK else 100
 
 
-@pytest.mark.benchmark(group="overhead-keras-tuner-search")
-@pytest.mark.parametrize("algorithm", KERAS_TUNER_ALGORITHMS)
-def test_keras_tuner_search_per_trial_with_trivial_model(benchmark, tmp_path, algorithm):
-    done = benchmark.pedantic(m.keras_tuner_search_trivial, args=(algorithm, SEARCH_TRIALS, tmp_path), rounds=1, iterations=1)
-    assert done >= SEARCH_TRIALS - 1
-    _per_trial(benchmark, SEARCH_TRIALS)
-
-
-STORAGE_TRIALS = 40 if QUICK else 400
-
-
-@pytest.mark.benchmark(group="storage")
+@pytest.mark.benchmark(group="workers")
 @pytest.mark.parametrize("workers", [1, 2, 4])
-@pytest.mark.parametrize("kind", list(m.STORAGE_KINDS))
-def test_optuna_storage_overhead_per_trial(benchmark, tmp_path, request, kind, workers):
-    """Optuna's loop per trial on each storage at 1, 2 and 4 workers, zero-cost objective (PostgreSQL: a throw-away
-    server started for the session, as the tests start it)."""
-    url = request.getfixturevalue("postgres_server")() if kind == "postgresql" else None
-    seconds = benchmark.pedantic(m.optuna_storage_zero_cost, args=(kind, workers, STORAGE_TRIALS, tmp_path, url), rounds=1, iterations=1)
-    benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=STORAGE_TRIALS, workers=workers)
+@pytest.mark.parametrize("backend", [b.name for b in BACKENDS if b.distributed])
+def test_bench_run_workers_overhead_per_trial(benchmark, tmp_path, backend, workers):
+    """`bench run --workers N` on the zero-cost synthetic task at 1, 2 and 4 worker processes: the backend's shared search
+    (its storage or server) and the shared budget, per trial."""
+    seconds = benchmark.pedantic(m.bench_run_workers_zero_cost, args=(backend, workers, WORKER_TRIALS, tmp_path), rounds=1, iterations=1)
+    benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=WORKER_TRIALS, workers=workers)
 
 
-CHIEF_TRIALS = 12 if QUICK else 100
-
-
-@pytest.mark.benchmark(group="storage")
-@pytest.mark.parametrize("workers", [1, 2, 4])
-def test_keras_tuner_chief_overhead_per_trial(benchmark, tmp_path, workers):
-    """KerasTuner's chief serving 1, 2 and 4 worker processes (`bench run --workers N`, zero-cost synthetic task)."""
-    seconds = benchmark.pedantic(m.keras_tuner_chief_zero_cost, args=(workers, CHIEF_TRIALS, tmp_path), rounds=1, iterations=1)
-    benchmark.extra_info.update(unit="ms/trial", value=1000 * seconds, n_trials=CHIEF_TRIALS, workers=workers)
-
-
-SCALE = {"optuna": 50 if QUICK else 1000, "keras-tuner": 5 if QUICK else 200}
+SCALE = {b.name: b.speed_scale_trials[0 if QUICK else 1] for b in BACKENDS}
 
 
 @pytest.mark.benchmark(group="scale")
 @pytest.mark.parametrize("backend", list(SCALE))
 def test_bench_run_at_scale_on_the_synthetic_task(benchmark, tmp_path, backend):
-    """`bench run --task synthetic` end to end at 1,000 Optuna / 200 KerasTuner trials: what a trial costs when training
-    costs nothing (the backend's loop plus tunebench's harness), and how that cost grows with the trial count."""
+    """`bench run --task synthetic` end to end at each backend's scale (Backend.speed_scale_trials): what a trial costs
+    when training costs nothing (the backend's loop plus tunebench's harness), and how that cost grows with the trial count."""
     n_trials = SCALE[backend]
     result = benchmark.pedantic(m.bench_run_at_scale, args=(backend, n_trials, tmp_path), rounds=1, iterations=1)
     assert result.trials == n_trials
@@ -138,7 +113,7 @@ HARNESS_PAIRS_CAP = HARNESS_PAIRS if QUICK else 12  # ... up to this many (then 
 
 
 @pytest.mark.benchmark(group="harness")
-@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+@pytest.mark.parametrize("backend", HAND_DRIVEN)
 def test_harness_adds_at_most_2_percent(benchmark, tmp_path, backend):
     """`bench run` against the same search driven by hand (the tutorials' Optuna objective; KerasTuner's HyperModel and
     `tuner.search`): same space, same random search, same data, same storage (Optuna's journal file, KerasTuner's oracle
