@@ -157,10 +157,20 @@ def backends_that(has: Any) -> list[str]:
 
 
 def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
-    """Check everything a user can get wrong before any heavy import: backend, algorithm, and the space when it is known
+    """Check everything a user can get wrong before the task is loaded: backend, algorithm, and the space when it is known
     without loading the task (given, or a shipped task's own); returns the space, or None."""
-    from backends.registry import get_backend
     from bench.task.registry import default_space
+
+    config, backend = checked_choices(config)
+    objectives = len(config.search_objectives) or 1
+    space_name = config.space or default_space(config.task)
+    return config, backend, None if space_name is None else checked_space(space_name, backend, config.algorithm, objectives)
+
+
+def checked_choices(config: RunConfig) -> tuple[RunConfig, Any]:
+    """The backend, its algorithm and pruner, and the flags it cannot take, checked without importing Keras (so that such a
+    mistake is refused in a fraction of a second); the config with the defaults filled in, and the backend."""
+    from backends.registry import get_backend
 
     backend = get_backend(config.backend)
     algorithm = config.algorithm or backend.default_algorithm
@@ -184,9 +194,17 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Any, Any]:
     if config.storage is not None and not backend.rdb_storage:
         raise UsageError(f"--storage is for {', '.join(backends_that(lambda b: b.rdb_storage))} (a search kept in a database); "
                          f"{backend.name} keeps its own files")
-    config = replace(config, algorithm=algorithm, pruner=pruner)
-    space_name = config.space or default_space(config.task)
-    return config, backend, None if space_name is None else checked_space(space_name, backend, algorithm, objectives)
+    from bench.task.registry import check_reference
+
+    check_reference(config.task)  # a task name that names nothing (a module:attr is imported later, after Keras is set up)
+    if config.space is not None:
+        from search_space import SpaceError, resolve_space
+
+        try:
+            resolve_space(config.space)  # a space that is neither a file nor a shipped one, or a file that does not parse
+        except SpaceError as exc:
+            raise UsageError("; ".join(exc.problems)) from None
+    return replace(config, algorithm=algorithm, pruner=pruner), backend
 
 
 def checked_space(name: str, backend: Any, algorithm: str | None, objectives: int = 1) -> Any:
@@ -249,6 +267,7 @@ def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, res
     from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
+    checked_choices(config)  # a wrong backend, algorithm or flag is refused before Keras is imported
     configure_runtime(config.keras_backend, config.device, verbose=verbose)  # before anything (a backend's space check too) imports Keras
     config, backend, space = prepare(config)
     previous: dict[str, Any] = {} if resume_from is None else RunFolder(resume_from).read_run()
