@@ -18,6 +18,8 @@ from bench.report.load import load_runs
 from bench.report.stats import min_seeds_for_wilcoxon, paired_test, seed_interval
 from tests.helpers import bench, error_lines
 
+pytestmark = pytest.mark.xdist_group("report")  # its module fixtures run once, on one of pytest-xdist's workers
+
 SEEDS = 2
 TARGET = 0.4
 
