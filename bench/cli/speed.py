@@ -66,6 +66,14 @@ def pytest_command(args: argparse.Namespace, json_out: Path, only: list[str] | N
     return command
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """pytest-benchmark's JSON output; {} when it wrote none or nothing readable (the suite failed to start)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def _rounds(bench: dict[str, Any]) -> Any:
     from bench.speed.gate import Rounds
 
@@ -82,7 +90,10 @@ def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: d
 
     storage = Path(args.baselines).absolute() / machine_key()
     baseline_file = _latest_baseline(storage, args.compare)
-    baseline = {b["fullname"]: b for b in json.loads(baseline_file.read_text()).get("benchmarks", [])}
+    saved = _read_json(baseline_file)
+    if not saved.get("benchmarks"):
+        raise UsageError(f"baseline '{args.compare}' ({baseline_file}) holds no measures pytest-benchmark can read; save it again")
+    baseline = {b["fullname"]: b for b in saved["benchmarks"]}
     now = {b["fullname"]: _rounds(b) for b in data.get("benchmarks", []) if b["fullname"] in baseline}
     limit = 1 + args.fail_above / 100
     while True:
@@ -94,7 +105,7 @@ def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: d
         with tempfile.TemporaryDirectory() as tmp:
             json_out = Path(tmp) / "again.json"
             subprocess.run(pytest_command(args, json_out, only=undecided), cwd=tmp, env=env, capture_output=True, text=True, check=False)
-            again = {b["fullname"]: b for b in (json.loads(json_out.read_text()).get("benchmarks", []) if json_out.exists() else [])}
+            again = {b["fullname"]: b for b in _read_json(json_out).get("benchmarks", [])}
         for name in undecided:
             if name in again and again[name]["stats"].get("data"):
                 now[name] = now[name].plus(again[name]["stats"]["data"])
@@ -132,7 +143,10 @@ def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
-    env = {**os.environ, "TUNEBENCH_SPEED_QUICK": "1" if args.quick else "0",
+    # The suite's own pytest options only: a caller's PYTEST_ADDOPTS, or the variables of a pytest-xdist worker that runs
+    # this command, would make pytest-benchmark switch itself off and write no measures.
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS" and not k.startswith("PYTEST_XDIST_")}
+    env = {**inherited, "TUNEBENCH_SPEED_QUICK": "1" if args.quick else "0",
            "PYTHONPATH": str(PACKAGE_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "-1")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +154,7 @@ def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
         command = pytest_command(args, json_out)
         # Run where pytest finds no project settings of the user's (their pytest.ini, conftest.py): the suite's own only.
         proc = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, check=False)
-        data = json.loads(json_out.read_text()) if json_out.exists() else {}
+        data = _read_json(json_out)
     output = proc.stdout + proc.stderr
     if args.verbose or (proc.returncode != 0 and not data):
         print(output)
