@@ -283,6 +283,7 @@ def test_the_backend_is_not_billed_for_the_model_build(tmp_path: Path) -> None:
     assert _run(Path(rows["keras-tuner"][0]["folder"]))["task_build_seconds_outside_trials"] > 0
 
 
+@pytest.mark.slow
 def test_a_one_worker_run_beside_a_plain_run_is_reported_and_its_clock_covers_set_up(tmp_path: Path) -> None:
     """Before, a multi-worker run's clock began after the coordinator's set-up, it had no process_startup_seconds, and a
     plain run beside a one-worker distributed run crashed `bench report` in its plots."""

@@ -23,6 +23,7 @@ def test_pruners_and_hyperband_really_cut_trials_short(run_bench):
     assert min(t["epochs_run"] for t in hyperband) < 9
 
 
+@pytest.mark.slow
 def test_12_second_time_budget_ends_the_whole_command(tmp_path):
     """KerasTuner has no global time limit of its own; the clock also covers imports and data loading. No trial starts
     after the budget, and the one running when it ran out is stopped by it (at its next batch)."""
@@ -56,6 +57,7 @@ def test_ten_trials_only_when_no_other_limit_is_given(kwargs, trials):
     assert Budget(**kwargs).trials == trials
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "algorithm"), [("optuna", "tpe"), ("keras-tuner", "hyperband")])
 def test_an_epoch_budget_alone_is_the_whole_budget_from_the_command_line(tmp_path, backend, algorithm):
     """Given only --epoch-budget, a run spends exactly that many epochs; no default trial count cuts it short."""

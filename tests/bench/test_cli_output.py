@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 NATIVE_MARKERS = ("absl::InitializeLog", "cudart_stub", "cpu_feature_guard", "oneDNN")
@@ -30,6 +32,7 @@ def _run(tmp_path, run_id: str, *extra: str) -> subprocess.CompletedProcess:
                           timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_piped_output_is_one_plain_line_per_trial_and_no_native_start_up_lines(tmp_path):
     done = _run(tmp_path, "plain")
     assert done.returncode == 0, done.stderr
@@ -48,6 +51,7 @@ def test_piped_output_is_one_plain_line_per_trial_and_no_native_start_up_lines(t
     assert not [marker for marker in markers if marker in done.stderr], done.stderr
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_native_start_up_lines(tmp_path):
     markers = native_start_up_markers()
     assert markers, "TensorFlow printed none of its start-up lines here: nothing to show"

@@ -79,6 +79,7 @@ def _start(tmp_path: Path, backend: str, *extra: str, space: Path = SYNTHETIC_SP
                        "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", *extra, env=holds.env if holds else None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "algorithm", "task"), [("optuna", "random", SLOW_TASK), ("keras-tuner", "random", SLOW_MIN_TASK)])
 def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(tmp_path, backend, algorithm, task):
     """KerasTuner's case minimises its objective: the resume settles and ranks in the task's direction too."""
@@ -129,6 +130,7 @@ def test_sigkill_mid_trial_then_resume_loses_nothing_and_continues_the_sampler(t
     assert run["budget_spent"]["seconds"] >= max(t["finished_at_seconds"] for t in trials) > running["seconds"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
 def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, backend):
     holds = Holds(tmp_path / "holds", (2, 1))
@@ -161,6 +163,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_budget(tmp_path, b
     assert again.returncode == 2 and "already complete" in again.stderr
 
 
+@pytest.mark.slow
 def test_third_party_backend_plugs_in_through_an_entry_point(tmp_path):
     site = install_plugin(tmp_path / "site")
     env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}
@@ -176,6 +179,7 @@ def test_third_party_backend_plugs_in_through_an_entry_point(tmp_path):
     assert all(t["params"]["conv1_filters"] == 4 and t["params"]["dense"] == 16 for t in trials)
 
 
+@pytest.mark.slow
 def test_third_party_task_plugs_in_through_an_entry_point(tmp_path):
     site = install_plugin(tmp_path / "site")
     env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}

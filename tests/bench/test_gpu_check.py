@@ -6,9 +6,12 @@ import json
 import re
 import statistics
 
+import pytest
+
 from tests.helpers import bench
 
 
+@pytest.mark.slow
 def test_gpu_check_prints_each_backends_epoch_figures_from_its_records_and_compares_with_the_baseline(tmp_path):
     from bench.cli.speed import machine_key
 

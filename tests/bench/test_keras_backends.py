@@ -62,6 +62,7 @@ def test_steps_per_execution_is_what_keras_runs(tmp_path):
     assert CountBatches.calls == 12 // 4
 
 
+@pytest.mark.slow
 def test_execution_flags_reach_every_trial_and_the_record(tmp_path):
     result = bench("run", "--task", "mlp-regression", "--trials", "2", "--max-epochs", "2", "--steps-per-execution", "3",
                    "--jit-compile", "off", "--run-id", "x", "--results-dir", str(tmp_path), "--quiet")

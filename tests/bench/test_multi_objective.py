@@ -17,7 +17,7 @@ import pytest
 from backends.conformance import check_run_invariants, stored_trials
 from tests.helpers import bench, error_lines
 
-pytestmark = pytest.mark.xdist_group("multi_objective")  # its module fixtures run once, on one of pytest-xdist's workers
+pytestmark = [pytest.mark.xdist_group("multi_objective"), pytest.mark.slow]  # its module fixtures run once, on one of pytest-xdist's workers
 
 OBJECTIVES = "val_accuracy:max,params:min"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.bench.conftest import read_trials
 
 
@@ -51,6 +53,7 @@ def test_keras_tuner_writes_its_own_checkpoints_into_the_run_folder(run_bench):
     assert trials[0]["disk_apparent_bytes"] >= first.stat().st_size
 
 
+@pytest.mark.slow
 def test_conditional_space_builds_three_block_models(run_bench):
     run = run_bench(backend="keras-tuner", task="cnn", space="conditional_cnn", trials=4, max_epochs=1, seed=1, train_subset=200)
     trials = read_trials(run)
@@ -58,6 +61,7 @@ def test_conditional_space_builds_three_block_models(run_bench):
     assert all(("conv3_filters" in t["params"]) == (t["params"]["n_conv_blocks"] == 3) for t in trials)
 
 
+@pytest.mark.slow
 def test_the_synthetic_task_scores_each_configuration_alike_in_both_backends(run_bench, tmp_path):
     """Fairness of the zero-cost task: a configuration gets the same curve whichever backend's loop runs it (each backend
     spells its values its own way; each run's scores are also checked against its backend's own storage)."""

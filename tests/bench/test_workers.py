@@ -136,6 +136,7 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path: Path) -> None:
     assert run["status"] == "complete" and len(check_run_invariants(run)) == 8
 
 
+@pytest.mark.slow
 def test_workers_are_replaced_after_k_trials(tmp_path: Path) -> None:
     result = bench("run", "--task", "synthetic", "--workers", "1", "--trials-per-worker", "2", "--trials", "6", "--max-epochs", "2",
                    "--run-id", "r", "--results-dir", str(tmp_path), "--quiet", timeout=600)

@@ -7,6 +7,8 @@ import json
 import re
 import shlex
 
+import pytest
+
 from backends.conformance import check_run_invariants
 from tests.helpers import ROOT, bench, error_lines
 
@@ -24,6 +26,7 @@ def readme_example() -> tuple[dict[str, str], list[str]]:
     return files, shlex.split(command)[3:]  # after "python -m bench"
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_with_both_backends(tmp_path):
     files, args = readme_example()
     assert set(files) == {"my_task.py", "my_space.yaml"}

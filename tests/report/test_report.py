@@ -48,6 +48,7 @@ def _run_jsons(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*/run.json"))]
 
 
+@pytest.mark.slow
 def test_summary_numbers_match_the_recorded_runs(recorded, report):
     runs = _run_jsons(recorded)
     summary = report.summary.set_index("label")
@@ -85,6 +86,7 @@ def test_summary_numbers_match_the_recorded_runs(recorded, report):
     assert report.summary.iloc[0]["best_val_mean"] >= report.summary.iloc[1]["best_val_mean"]
 
 
+@pytest.mark.slow
 def test_time_to_target_is_the_first_trial_reaching_it(recorded, report):
     firsts = []
     for run_dir in sorted(recorded.glob("optuna-tpe-*")):
@@ -98,6 +100,7 @@ def test_time_to_target_is_the_first_trial_reaching_it(recorded, report):
     assert row["time_to_target_mean"] == pytest.approx(np.mean(firsts))
 
 
+@pytest.mark.slow
 def test_tables_are_written_in_three_formats_that_agree_and_reproducible(recorded, report, tmp_path):
     """Each table's Markdown, CSV and HTML hold the same cells (read back with pandas and a Markdown split); a report
     rebuilt from copies of the run folders, listed in the other order, writes the same files."""
@@ -119,12 +122,14 @@ def test_tables_are_written_in_three_formats_that_agree_and_reproducible(recorde
         assert (tmp_path / "again" / name).read_text() == (report.out_dir / name).read_text()
 
 
+@pytest.mark.slow
 def test_significance_refuses_to_claim_anything_with_two_seeds(report):
     row = report.significance.iloc[0]
     assert row["paired seeds"] == SEEDS
     assert "too few seeds" in row["verdict"]
 
 
+@pytest.mark.slow
 def test_plots_are_real_pictures_with_labelled_axes(report):
     import matplotlib.image as mpimg
 
@@ -139,6 +144,7 @@ def test_plots_are_real_pictures_with_labelled_axes(report):
         assert axis_label in text, (name, axis_label)
 
 
+@pytest.mark.slow
 def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(compared, recorded):
     views = compared[0] / "optuna_views"
     for view in ("optimization_history", "parallel_coordinate", "slice", "param_importances"):
@@ -153,6 +159,7 @@ def test_optuna_views_exist_for_keras_tuner_runs_and_show_their_trials(compared,
     assert study.best_value == run["best_trial"]["objective"]
 
 
+@pytest.mark.slow
 def test_report_html_holds_tables_pictures_and_guide(compared):
     page = (compared[0] / "report.html").read_text()
     assert "How to read this report" in page and "<table" in page
@@ -161,6 +168,7 @@ def test_report_html_holds_tables_pictures_and_guide(compared):
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="headless Chromium is not installed")
+@pytest.mark.slow
 def test_report_html_renders_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "shot.png"
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -172,6 +180,7 @@ def test_report_html_renders_in_headless_chromium(report, tmp_path):
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05
 
 
+@pytest.mark.slow
 def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
     copy = tmp_path / "runs"
     shutil.copytree(recorded / "optuna-tpe-s0", copy / "optuna-tpe-s0")
@@ -188,6 +197,7 @@ def test_cut_off_last_line_is_skipped_and_said(recorded, tmp_path):
     ("machine", lambda run: run["machine"].update(cpu="another CPU")),
     ("concurrent_runs", lambda run: run.update(concurrent_runs=1)),
 ])
+@pytest.mark.slow
 def test_runs_that_differ_are_refused_unless_allowed(recorded, tmp_path, field, change):
     copy = tmp_path / "runs"
     shutil.copytree(recorded / "optuna-tpe-s0", copy / "a")
@@ -200,6 +210,7 @@ def test_runs_that_differ_are_refused_unless_allowed(recorded, tmp_path, field, 
     assert any("mixed runs" in n for n in load_runs([copy], allow_mixed=True).notes)
 
 
+@pytest.mark.slow
 def test_report_cli_bad_input_is_one_line_exit_2(recorded, tmp_path):
     empty = bench("report", str(tmp_path))
     assert empty.returncode == 2 and error_lines(empty.stderr) == [f"error: no runs found (no run.json under {tmp_path}); run `python -m bench run` or `compare` first"]
@@ -241,6 +252,7 @@ def test_intervals_say_what_they_are():
     assert abs(many.low - t_low) < 0.15 * width and abs(many.high - t_high) < 0.15 * width
 
 
+@pytest.mark.slow
 def test_best_so_far_never_goes_down_and_is_averaged_only_where_every_seed_has_a_value(recorded, report):
     from bench.report.plots import best_so_far_on_grid, mean_where_every_seed_has_a_value
 
@@ -260,6 +272,7 @@ def test_best_so_far_never_goes_down_and_is_averaged_only_where_every_seed_has_a
         assert set(mine["seeds"]) == {SEEDS}
 
 
+@pytest.mark.slow
 def test_compare_cli_runs_the_matrix_and_writes_the_report(compared):
     out, result = compared
     assert result.returncode == 0, result.stdout + result.stderr
@@ -275,6 +288,7 @@ def test_compare_cli_runs_the_matrix_and_writes_the_report(compared):
     assert "made up to 2 at a time" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_report_rebuilt_from_the_runs_alone_matches_the_compare_report(compared, report):
     out, _ = compared
     for name in ("summary.md", "summary_numbers.csv", "significance_val.csv", "significance_test.csv"):
@@ -290,6 +304,7 @@ def regression_runs(tmp_path_factory) -> Path:
     return runs
 
 
+@pytest.mark.slow
 def test_regression_task_is_minimised_and_the_report_ranks_lower_first(regression_runs, tmp_path):
     runs = _run_jsons(regression_runs)
     assert {r["backend"] for r in runs} == {"optuna", "keras-tuner"}
@@ -324,6 +339,7 @@ def test_regression_task_is_minimised_and_the_report_ranks_lower_first(regressio
     assert any("val_mse (lower is better)" in column for column in report.display.columns)
 
 
+@pytest.mark.slow
 def test_runs_of_different_tasks_are_never_ranked_together(recorded, regression_runs, tmp_path):
     with pytest.raises(UsageError, match="runs differ in 'task'"):
         load_runs([recorded, regression_runs])
