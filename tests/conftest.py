@@ -27,3 +27,9 @@ def postgres_server():
         pytest.skip("no PostgreSQL 15 server binaries or no psycopg here (pip install -e '.[postgres]')")
     with postgres.throwaway_server() as fresh_database:
         yield fresh_database
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tests first (file order kept within each part): pytest-xdist hands tests out in this order, so the long
+    ones start early and the many short ones fill the workers in at the end instead of one long test running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
