@@ -19,13 +19,13 @@ import json
 import math
 import subprocess
 from collections.abc import Callable
-from backends.base import StoredTrial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
+from backends.base import StoredTrial
 from search_space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace, save_space
 
 RunFn = Callable[..., dict[str, Any]]

@@ -19,8 +19,8 @@ def optuna_zero_cost(algorithm: str, n_trials: int, storage_dir: Path, space_nam
     import optuna
 
     from backends.optuna_samplers import make_sampler
-    from backends.optuna_storage import journal_storage
     from backends.optuna_space import suggest
+    from backends.optuna_storage import journal_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = discrete(resolve_space(space_name)) if algorithm == "grid" else resolve_space(space_name)

@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from bench.cli.flags import config_from_args, given_fields
+    from bench.run.launch import execute, resume
     from bench.run.progress import print_summary
     from bench.run.records import RunFolder
-    from bench.run.launch import execute, resume
 
     if args.resume:
         if args.run_id:

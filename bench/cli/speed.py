@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -83,7 +82,7 @@ def _rounds(bench: dict[str, Any]) -> Any:
     return Rounds.from_stats(stats["mean"], stats.get("stddev") or 0.0, int(stats["rounds"]))
 
 
-def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: dict[str, str]) -> list[tuple[str, Any]]:
+def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: dict[str, str]) -> tuple[list[tuple[str, Any]], bool]:
     """Each measure of `data` against the same measure of the baseline: its interval gate, the measures whose interval
     straddles the limit run again (all together, in a fresh pytest) until each decides or has `--max-rounds` rounds."""
     from bench.speed.gate import decide_against_baseline
@@ -95,22 +94,34 @@ def gate_against_baseline(args: argparse.Namespace, data: dict[str, Any], env: d
         raise UsageError(f"baseline '{args.compare}' ({baseline_file}) holds no measures pytest-benchmark can read; save it again")
     baseline = {b["fullname"]: b for b in saved["benchmarks"]}
     now = {b["fullname"]: _rounds(b) for b in data.get("benchmarks", []) if b["fullname"] in baseline}
+    for name in sorted(b["fullname"] for b in data.get("benchmarks", []) if b["fullname"] not in baseline):
+        print(f"gate {name.split('::')[-1].removeprefix('test_')}: not gated: baseline '{args.compare}' has no such measure "
+              "(new, or renamed since it was saved)")
     limit = 1 + args.fail_above / 100
+    at_cap: set[str] = set()  # measures that could not run again: decided on the rounds they have
+    failed_again = False
     while True:
-        decisions = {name: decide_against_baseline(rounds, _rounds(baseline[name]), limit, cap=args.max_rounds) for name, rounds in now.items()}
+        decisions = {name: decide_against_baseline(rounds, _rounds(baseline[name]), limit,
+                                                   cap=min(args.max_rounds, rounds.n) if name in at_cap else args.max_rounds)
+                     for name, rounds in now.items()}
         undecided = sorted(name for name, d in decisions.items() if d.verdict == "undecided")
         if not undecided:
-            return [(name, decisions[name]) for name in sorted(decisions)]
+            return [(name, decisions[name]) for name in sorted(decisions)], failed_again
         print(f"gate undecided for {len(undecided)} measure(s) (the interval straddles the limit): measuring again", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
             json_out = Path(tmp) / "again.json"
-            subprocess.run(pytest_command(args, json_out, only=undecided), cwd=tmp, env=env, capture_output=True, text=True, check=False)
+            again_run = subprocess.run(pytest_command(args, json_out, only=undecided), cwd=tmp, env=env, capture_output=True, text=True,
+                                       check=False)
             again = {b["fullname"]: b for b in _read_json(json_out).get("benchmarks", [])}
+        for line in again_run.stdout.splitlines():
+            if line.startswith("FAILED"):
+                failed_again = True
+                print(f"error: measuring again: {line}", file=sys.stderr)
         for name in undecided:
             if name in again and again[name]["stats"].get("data"):
                 now[name] = now[name].plus(again[name]["stats"]["data"])
-            else:  # it failed to run again: decide on what there is
-                now[name] = dataclasses.replace(now[name], n=max(now[name].n, args.max_rounds))
+            else:  # it failed to run again: decided on the rounds it has (no rounds are made up)
+                at_cap.add(name)
 
 
 def measures_table(data: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -168,7 +179,9 @@ def cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"baseline '{args.save}' saved under {Path(args.baselines).absolute() / machine_key()}")
     regressed = False
     if args.compare and data:
-        for name, decision in gate_against_baseline(args, data, env):
+        decisions, failed_again = gate_against_baseline(args, data, env)
+        regressed = failed_again
+        for name, decision in decisions:
             shown = name.split("::")[-1].removeprefix("test_")
             print(f"gate {shown}: {decision.text()}")
             if decision.verdict == "fail":

@@ -310,7 +310,7 @@ class Coordinator:
         trials, _ = self.folder.read_trials()
         harness = Harness(task=self.setup.task, guard=self.guard, folder=self.folder, work_dir=self.setup.work_dir, seed=self.config.seed,
                           recorded=trials)
-        if self.group is None:  # the backend's side never started (a bad URL): nothing of it to settle
+        if self.group is None:  # the run failed before the backend's side was made: nothing of it to settle
             return
         self.group.settle_killed(harness, self.killed)
 

@@ -264,10 +264,15 @@ def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, res
     """Everything before the first trial: checks, the task and its data, the run folder and run.json, recovery of what a
     killed session left."""
     started = time.monotonic()  # the time budget counts from here: imports and data loading are part of the run
+    from backends.registry import BUILTINS
     from bench.run.environment import git_commit, library_versions, machine_facts
     from search_space import space_to_dict
 
-    checked_choices(config)  # a wrong backend, algorithm or flag is refused before Keras is imported
+    if config.backend in BUILTINS:
+        # A wrong algorithm or flag is refused before Keras is imported. Any other backend (a plugin, or a name that
+        # names none) is checked after the runtime is set up: a plugin's module may import Keras, which must see the
+        # Keras backend and devices first.
+        checked_choices(config)
     configure_runtime(config.keras_backend, config.device, verbose=verbose)  # before anything (a backend's space check too) imports Keras
     config, backend, space = prepare(config)
     previous: dict[str, Any] = {} if resume_from is None else RunFolder(resume_from).read_run()
