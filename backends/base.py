@@ -91,6 +91,7 @@ class WorkerServices:
     env: dict[str, str]  # the workers' environment (the storage URL included)
     start_server: Callable[[str, dict[str, str]], subprocess.Popen]  # (name, more environment) -> its process
     log_path: Callable[[str], Path]  # a process's log file by name
+    last_line: Callable[[str], str]  # a process's last error line (else its last line) by name, secrets scrubbed
     write_run: Callable[[], None]
 
 

@@ -47,17 +47,12 @@ class KerasTunerWorkers(WorkerGroup):
         deadline = time.monotonic() + CHIEF_START_SECONDS
         while time.monotonic() < deadline:
             if self.chief.poll() is not None:
-                raise UsageError(f"KerasTuner's chief ended before serving (exit {self.chief.returncode}): {self._last_line()}")
+                raise UsageError(f"KerasTuner's chief ended before serving (exit {self.chief.returncode}): {self.services.last_line(CHIEF)}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1" if listen in ("127.0.0.1", "0.0.0.0") else listen, port)) == 0:
                     return
             time.sleep(0.2)
         raise UsageError(f"KerasTuner's chief did not serve within {CHIEF_START_SECONDS} s; see {self.services.log_path(CHIEF)}")
-
-    def _last_line(self) -> str:
-        lines = [line for line in self.services.log_path(CHIEF).read_text(errors="replace").splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("error:")]
-        return (errors or lines or ["(no output)"])[-1][:300]
 
     def search_ended(self) -> bool:
         """KerasTuner's chief exits by itself only once its oracle has stopped and no trial runs: the search has ended, and
@@ -66,7 +61,7 @@ class KerasTunerWorkers(WorkerGroup):
             return False
         if self.chief.returncode == 0:
             return True
-        raise ServerFailed(f"KerasTuner's chief ended (exit {self.chief.returncode}): {self._last_line()}")
+        raise ServerFailed(f"KerasTuner's chief ended (exit {self.chief.returncode}): {self.services.last_line(CHIEF)}")
 
     def settle_killed(self, harness: Any, killed: list[dict[str, Any]]) -> None:
         """KerasTuner has no heartbeat: its reloaded oracle queues a killed worker's trial for a retry; ended as failed."""

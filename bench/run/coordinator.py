@@ -117,6 +117,7 @@ class Coordinator:
         from backends.base import WorkerServices
 
         services = WorkerServices(run=self.run, env=self.env, start_server=self.start_server, log_path=self._log_path,
+                                  last_line=lambda name: self._tail(self._log_path(name)),
                                   write_run=lambda: self.folder.write_run(self.run))
         self.group = self.setup.backend.worker_group(self.setup, services)
         self.group.start()
@@ -303,15 +304,13 @@ class Coordinator:
 
     def settle_storage(self) -> None:
         """Trials the backend's storage still holds as running (killed workers'): failed there too, as in our records."""
-        if not self.killed and not self.setup.resumed:
+        if self.group is None or (not self.killed and not self.setup.resumed):  # group None: failed before the backend's side was made
             return
         from bench.run.harness import Harness
 
         trials, _ = self.folder.read_trials()
         harness = Harness(task=self.setup.task, guard=self.guard, folder=self.folder, work_dir=self.setup.work_dir, seed=self.config.seed,
                           recorded=trials)
-        if self.group is None:  # the run failed before the backend's side was made: nothing of it to settle
-            return
         self.group.settle_killed(harness, self.killed)
 
     def process_startup_seconds(self, trials: list[dict[str, Any]]) -> float | None:
