@@ -38,6 +38,8 @@ class RunContext:
     objective: Objective = field(default_factory=Objective)  # the task's: the metric its model logs, and whether to maximise or minimise it
     objectives: tuple[SearchObjective, ...] = ()  # --objectives: two or more to search; empty: the task's objective alone
     distribution: Distribution | None = None  # this process's part in a multi-worker run (None: the run's one process)
+    workers: int = 1  # --workers: trials at once, for a backend whose library runs them itself (trials_in_own_processes)
+    devices: tuple[str, ...] = ("cpu",)  # the devices of those trials (--devices; gpu:N each)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,11 @@ class Backend(ABC):
     description: ClassVar[str]
     algorithms: ClassVar[dict[str, str]]  # the first one is the default
     pruners: ClassVar[dict[str, str]] = {}
+    pruner_aliases: ClassVar[dict[str, str]] = {}  # other names a user may type for a pruner (e.g. fifo for none)
     algorithm_flag: ClassVar[str] = "--algorithm"
+    pruner_flag: ClassVar[str] = "--pruner"
+    requires: ClassVar[tuple[str, ...]] = ()  # modules it needs beyond tunebench's own dependencies (an extra), checked up front
+    install_hint: ClassVar[str] = ""  # how to install them, e.g. pip install -e ".[ray]"
     packages: ClassVar[tuple[str, ...]] = ()  # versions stored with every run
     directions: ClassVar[tuple[str, ...]] = ("max",)  # objective directions its loop honours (RunContext.objective)
     capabilities: ClassVar[dict[str, Capabilities]] = {}  # per algorithm; one not listed: single objective only
@@ -153,6 +159,11 @@ class Backend(ABC):
     distributed: ClassVar[bool] = False  # runs --workers N processes on one search (RunContext.distribution; worker_group)
     storage_keeps_time: ClassVar[bool] = False  # its storage keeps each trial's start and end (StoredTrial.seconds)
     storage_keeps_front: ClassVar[bool] = False  # its storage computes a multi-objective Pareto front (stored_pareto_front)
+    # Its library runs every trial in a process it starts itself (Ray's actors). The run then stays one process that drives
+    # the library's loop (`run`), `--workers N` is the library's own concurrency (RunContext.workers), the budget is the
+    # run's shared ledger (RunContext.guard is a SharedGuard), and each trial process builds its harness with
+    # `bench.run.worker.worker_context(run_dir, name=...)`, claims its trial from the ledger and records it itself.
+    trials_in_own_processes: ClassVar[bool] = False
 
     def capabilities_of(self, algorithm: str) -> Capabilities:
         return self.capabilities.get(algorithm, Capabilities())
@@ -209,6 +220,10 @@ class Backend(ABC):
     def worker_env(self, run: dict[str, Any], name: str) -> dict[str, str]:
         """Environment a worker process named `name` needs beyond the run's (e.g. the address of the backend's server)."""
         return {}
+
+    def before_resume(self, run: dict[str, Any], run_dir: Path) -> None:
+        """Before a resume reads what a killed session left: stop the processes of the library's own that it left running
+        (they could still record), so that nothing is recorded twice."""
 
     # -- its storage, described and read back
 

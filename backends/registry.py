@@ -11,6 +11,7 @@ ENTRY_POINT_GROUP = "tunebench.backends"
 BUILTINS = {  # name -> "module:class", imported when asked for (the registry imports no backend module up front)
     "optuna": "backends.optuna_backend:OptunaBackend",
     "keras-tuner": "backends.keras_tuner_backend:KerasTunerBackend",
+    "ray-tune": "backends.ray_tune_backend:RayTuneBackend",
 }
 DEFAULT_BACKEND = next(iter(BUILTINS))  # `bench run` without --backend
 

@@ -9,7 +9,6 @@ which the backend's WorkerGroup sets up, watches, settles and closes (backends/b
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -20,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.run.follow import POLL_SECONDS, TrialsTail, lost_running_files, record_lost_trial, start_ledger
 from bench.run.ledger import Ledger, SharedGuard
-from bench.run.records import RunFolder, TrialRecord
+from bench.run.records import RunFolder
 from bench.run.runner import RunSetup, _now, finish_record
 from bench.run.storage_url import STORAGE_URL_VARIABLE, full_storage_url, scrub
 from bench.run.worker import SEARCH_ENDED
 
-POLL_SECONDS = 0.2
 WORKER_LOGS = "workers"  # in the run folder: each worker's stdout and stderr
 
 
@@ -51,16 +50,9 @@ class Coordinator:
     def __init__(self, setup: RunSetup, *, quiet: bool, verbose: bool) -> None:
         self.setup, self.quiet, self.verbose = setup, quiet, verbose
         self.config, self.folder, self.run = setup.config, setup.folder, setup.run
-        self.ledger = Ledger(self.folder.path)
         done = setup.done
         # The run's clock counts from this process's set-up (imports, data, run folder), as a one-process run's does.
-        self.ledger.create(trials=len(done), epochs=sum(t["epochs_run"] for t in done),
-                           seconds=setup.spent_seconds + time.monotonic() - setup.started)
-        with self.ledger.locked() as state:  # numbers continue after the highest recorded one; the best so far is known
-            state["next"] = max([int(t["number"]) + 1 for t in done] + [len(done)])
-            from bench.run.records import best_trial
-            best = best_trial(done, setup.task.objective)
-            state["best"] = None if best is None else best["objective"]
+        self.ledger = start_ledger(self.folder, done, setup.spent_seconds + time.monotonic() - setup.started, setup.task.objective)
         self.guard = SharedGuard(self.config.budget, self.ledger)
         self.workers: list[WorkerProcess] = []
         self.ended: list[WorkerProcess] = []
@@ -71,7 +63,7 @@ class Coordinator:
         if self.config.storage:  # the full URL reaches the workers through their environment, never through run.json
             self.env[STORAGE_URL_VARIABLE] = self.config.storage
         self.trials_seen = 0
-        self.offset = 0
+        self.tail = TrialsTail(self.folder)
         self.error: str | None = None
         self.interrupts = 0
         self.failed_starts = 0
@@ -185,27 +177,10 @@ class Coordinator:
                 worker.process.terminate()
 
     def lost_trials(self, stale_seconds: float | None) -> list[Path]:
-        """Running-trial files whose process is gone: on this machine its pid no longer runs; elsewhere (`bench join` from
-        another machine) the file has not been rewritten for `stale_seconds` (it is at every epoch end; None: never judged
-        by age, as during the run, when a long first epoch elsewhere must not be taken for a kill)."""
-        from bench.run.runner import _alive
-
-        own = {w.name for w in self.workers}  # this process's own running workers: their end is seen by `loop`
-        lost = []
-        for path in sorted((self.folder.path / "running").glob("*.json")):
-            try:
-                running = json.loads(path.read_text(encoding="utf-8"))
-                age = time.time() - path.stat().st_mtime
-            except (OSError, json.JSONDecodeError):
-                continue
-            if running.get("worker") in own:
-                continue
-            if running.get("host") == socket.gethostname() and running.get("pid") is not None:
-                if not _alive(running["pid"]):
-                    lost.append(path)
-            elif stale_seconds is not None and age > stale_seconds:
-                lost.append(path)
-        return lost
+        """Running-trial files of joined workers whose process is gone (this process's own workers' end is seen by `loop`);
+        one from another machine is judged lost after `stale_seconds` without a checkpoint (None: never, as during the
+        run, when a long first epoch elsewhere must not be taken for a kill)."""
+        return lost_running_files(self.folder, skip={w.name for w in self.workers}, stale_seconds=stale_seconds)
 
     def reap_lost_trials(self, stale_seconds: float | None = 120.0) -> None:
         """Trials of joined workers (`bench join`) that were killed: recorded failed, their claims dropped."""
@@ -236,43 +211,21 @@ class Coordinator:
     def record_killed(self, worker: str) -> bool:
         """The trial a killed worker was running: failed in our records now (from its last checkpoint), and in the
         backend's storage at the end (`settle_storage`), unless its own heartbeat fails it first. Whether it had one."""
-        from bench.run.harness import killed_trial_record
-
-        path = RunFolder(self.folder.path, worker=worker).running_json
-        try:
-            running = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return False  # killed between trials: nothing was running
-        recorded = {str(t["backend_trial_id"]) for t in self.folder.read_trials()[0]}
-        if str(running.get("backend_trial_id")) not in recorded:
-            record = killed_trial_record(running, number=int(running["number"]), metric=self.setup.task.objective.metric)
-            self.folder.append_trial(record)
-            self.guard.count_trial()  # its epochs were counted as they ended
+        running, written = record_lost_trial(self.folder, self.guard, worker, self.setup.task.objective.metric)
+        if running is None:
+            return False
+        if written:
             self.run["killed_trials_recorded"] = self.run.get("killed_trials_recorded", 0) + 1
-        path.unlink(missing_ok=True)
         self.killed.append({**running, "killed_at": time.time()})
         return True
 
     def read_new_trials(self) -> None:
         """New lines of trials.jsonl: progress, and run.json's spent budget rewritten."""
-        path = self.folder.trials_jsonl
-        if not path.exists():
-            return
-        with open(path, "rb") as handle:
-            handle.seek(self.offset)
-            chunk = handle.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        fields = {f.name for f in dataclasses.fields(TrialRecord)}
-        for line in complete.decode("utf-8").splitlines():
-            if line.strip():
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:  # a line a killed worker cut off (read_trials skips it too)
-                    continue
-                self.view.on_trial(TrialRecord(**{k: v for k, v in data.items() if k in fields}))
-                self.trials_seen += 1
-        if complete:
+        records = self.tail.read()
+        for record in records:
+            self.view.on_trial(record)
+            self.trials_seen += 1
+        if records:
             self.run["budget_spent"] = self.guard.spent()
             self.run["worker_processes"] = [w.describe() for w in self.ended + self.workers]
             self.folder.write_run(self.run)

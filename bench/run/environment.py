@@ -169,3 +169,20 @@ def machine_facts() -> dict[str, object]:
         "python": platform.python_version(),
         "hostname": platform.node(),
     }
+
+
+def process_alive(pid: object) -> bool:
+    """Whether process `pid` runs on this machine (not this process, not a zombie)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is not running
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

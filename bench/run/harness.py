@@ -208,9 +208,10 @@ class Harness:
         finally:
             self.outside_build_seconds += time.perf_counter() - started
 
-    def mark(self) -> None:
-        """Start counting the next trial's wall time from now (call when the backend's loop starts)."""
-        self._last_mark = time.perf_counter()
+    def mark(self, since: float | None = None) -> None:
+        """Start counting the next trial's wall time from now (call when the backend's loop starts), or from `since` (a
+        time.time() moment: e.g. the start of a process the library started for the trial)."""
+        self._last_mark = time.perf_counter() - (0.0 if since is None else max(0.0, time.time() - since))
 
     @contextlib.contextmanager
     def trial(self, backend_trial_id: str) -> Iterator[TrialScope]:

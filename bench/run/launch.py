@@ -10,7 +10,8 @@ from typing import Any
 
 from bench.errors import UsageError, excerpt
 from bench.run.records import RunFolder
-from bench.run.runner import RunConfig, _alive, create_run, run_here
+from bench.run.environment import process_alive
+from bench.run.runner import RunConfig, create_run, run_here
 from bench.run.storage_url import full_storage_url
 
 
@@ -19,7 +20,7 @@ def execute(config: RunConfig, *, argv: list[str], quiet: bool = False, verbose:
     """Run (or resume) one tuning run; return the final run record. One worker runs in this process; several
     (--workers N, --devices) run as worker processes that this one starts and watches (bench.run.coordinator)."""
     setup = create_run(config, argv=argv, verbose=verbose, resume_from=resume_from)
-    if setup.config.distributed:
+    if setup.config.distributed and not setup.backend.trials_in_own_processes:  # (such a library runs --workers itself)
         from bench.run.coordinator import coordinate
 
         return coordinate(setup, quiet=quiet, verbose=verbose)
@@ -36,9 +37,9 @@ def resume(run_dir: Path, *, argv: list[str], quiet: bool, verbose: bool = False
     run = folder.read_run()
     if run.get("status") == "complete":
         raise UsageError(f"run {run['run_id']} is already complete; nothing to resume")
-    if run.get("status") == "running" and run.get("host") == socket.gethostname() and _alive(run.get("pid")):
+    if run.get("status") == "running" and run.get("host") == socket.gethostname() and process_alive(run.get("pid")):
         raise UsageError(f"run {run['run_id']} is still running (process {run['pid']}); stop it first")
-    alive = [w["pid"] for w in run.get("worker_processes") or () if run.get("host") == socket.gethostname() and _alive(w.get("pid"))]
+    alive = [w["pid"] for w in run.get("worker_processes") or () if run.get("host") == socket.gethostname() and process_alive(w.get("pid"))]
     if alive:
         raise UsageError(f"run {run['run_id']} still has worker processes running ({', '.join(map(str, alive))}); "
                          "they stop within a second of their coordinator's end: try again, or stop them")

@@ -109,6 +109,11 @@ class SharedGuard(BudgetGuard):
             return "trials"
         return None
 
+    def refresh(self) -> None:
+        """Take the run's counts from the ledger (for what is shown and written between this process's own calls)."""
+        state = self.ledger.read()
+        self.trials, self.epochs = state["finished"], state["epochs"]
+
     def exhausted(self) -> str | None:
         """As BudgetGuard's, with trials counted as claimed: a trial another worker is running is spent already."""
         return self._limits(self.ledger.read(), claimed=True)

@@ -172,16 +172,22 @@ def checked_choices(config: RunConfig) -> tuple[RunConfig, Any]:
     mistake is refused in a fraction of a second); the config with the defaults filled in, and the backend."""
     from backends.registry import get_backend
 
+    import importlib.util
+
     backend = get_backend(config.backend)
+    missing = [module for module in backend.requires if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UsageError(f"backend {backend.name} needs {', '.join(missing)}, which is not installed: {backend.install_hint or 'install it'}")
     algorithm = config.algorithm or backend.default_algorithm
     if algorithm not in backend.algorithms:
         raise UsageError(f"{backend.name} has no algorithm {excerpt(algorithm)}; choose one of: {', '.join(backend.algorithms)}")
-    pruner = config.pruner
+    pruner = backend.pruner_aliases.get(config.pruner, config.pruner) if config.pruner is not None else None
     if pruner is not None and pruner != "none":
         if not backend.pruners:
             raise UsageError(f"{backend.name} has no pruners; --pruner is for: {', '.join(backends_that(lambda b: bool(b.pruners)))}")
         if pruner not in backend.pruners:
-            raise UsageError(f"{backend.name} has no pruner {excerpt(pruner)}; choose one of: {', '.join(backend.pruners)}")
+            raise UsageError(f"{backend.name} has no {backend.pruner_flag.lstrip('-')} {excerpt(pruner)}; choose one of: "
+                             f"{', '.join([*backend.pruners, *backend.pruner_aliases])}")
     if pruner is None and backend.pruners:
         pruner = "none"
     objectives = len(config.search_objectives) or 1
@@ -191,6 +197,8 @@ def checked_choices(config: RunConfig) -> tuple[RunConfig, Any]:
     if config.tensorboard:
         from bench.run.tensorboard import require_tensorboard
         require_tensorboard()
+    if config.trials_per_worker is not None and backend.trials_in_own_processes:
+        raise UsageError(f"--trials-per-worker: {backend.name} runs every trial in a new process of its own already; drop the flag")
     if config.storage is not None and not backend.rdb_storage:
         raise UsageError(f"--storage is for {', '.join(backends_that(lambda b: b.rdb_storage))} (a search kept in a database); "
                          f"{backend.name} keeps its own files")
@@ -301,6 +309,8 @@ def create_run(config: RunConfig, *, argv: list[str], verbose: bool = False, res
     work_dir = folder.path / backend.name.replace("-", "_")
     if resume_from is None:
         folder.create()
+    else:  # what the killed session's library left running must stop before its records are read
+        backend.before_resume(previous, folder.path)
     done, spent_seconds, killed, disk_peak = recover(folder, previous, task.objective.metric)
     record = RunRecord(
         run_id=run_id,
@@ -355,8 +365,16 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
 
     config, backend, task, folder, run, done = setup.config, setup.backend, setup.task, setup.folder, setup.run, setup.done
     objectives = config.search_objectives
-    guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds,
-                        started=setup.started)
+    elsewhere = backend.trials_in_own_processes  # the library runs each trial in a process of its own, on the shared ledger
+    if elsewhere:
+        from bench.run.follow import start_ledger
+        from bench.run.ledger import SharedGuard
+
+        ledger = start_ledger(folder, done, setup.spent_seconds + time.monotonic() - setup.started, task.objective)
+        guard: BudgetGuard = SharedGuard(config.budget, ledger, worker="driver")
+    else:
+        guard = BudgetGuard(config.budget, trials=len(done), epochs=sum(t["epochs_run"] for t in done), seconds=setup.spent_seconds,
+                            started=setup.started)
 
     def persist(record: TrialRecord) -> None:
         """After every trial: what the run has spent is on disk, so a kill loses at most the running trial."""
@@ -369,9 +387,9 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
             run["pareto_trials"] = pareto_trials(sorted(harness.recorded.values(), key=lambda t: t["number"]), objectives)
         folder.write_run(run)
 
-    view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}")
+    view = ProgressView(guard, task.objective, quiet=quiet, title=f"{backend.name}/{config.algorithm}" + (f" x{config.workers}" if config.workers > 1 else ""))
     listeners = [persist, view.on_trial]
-    if config.tensorboard:
+    if config.tensorboard and not elsewhere:  # (trial processes write their own)
         from bench.run.tensorboard import TensorBoardWriter
         listeners.append(TensorBoardWriter(folder.path / TENSORBOARD_DIR, run, objectives, recorded=done).on_trial)
     harness = Harness(task=task, guard=guard, folder=folder, work_dir=setup.work_dir, seed=config.seed, recorded=done,
@@ -379,10 +397,22 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
                       objectives=objectives)
     ctx = RunContext(space=setup.space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=setup.work_dir, resume=setup.resumed, study_name=run["run_id"],
-                     run_dir=folder.path, objective=task.objective, objectives=objectives)
+                     run_dir=folder.path, objective=task.objective, objectives=objectives, workers=config.workers,
+                     devices=tuple(config.device_list))
+    follower = contextlib.nullcontext()
+    if elsewhere:
+        from bench.run.follow import TrialFollower
+
+        def on_record(record: TrialRecord) -> None:  # a trial another process recorded: as if this harness had
+            harness.recorded[record.backend_trial_id] = json.loads(record.to_json())
+            harness.disk.sample()
+            for listener in harness.listeners:
+                listener(record)
+
+        follower = TrialFollower(folder, guard, task.objective.metric, on_record)
     status, error = "complete", None
     try:
-        with view, graceful_interrupt(guard, quiet=quiet):
+        with view, graceful_interrupt(guard, quiet=quiet), follower:
             backend.run(ctx)
         if harness.task_error is not None:
             status, error = "crashed", str(harness.task_error)
@@ -396,12 +426,29 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
     finally:
         trials, _ = folder.read_trials()
         run.update(finish_record(trials, guard, harness.disk, run, status, error, task.objective))
+        if elsewhere:
+            run.update(trial_processes_record(trials, guard, run, setup.spent_seconds))
         if objectives:
             run["pareto_trials"] = pareto_trials(trials, objectives)
         folder.write_run(run)
     if harness.task_error is not None:
         raise harness.task_error
     return run
+
+
+def trial_processes_record(trials: list[dict[str, Any]], guard: Any, run: dict[str, Any], spent_before: float) -> dict[str, Any]:
+    """run.json's figures for a run whose trials ran in processes of the library's own: memory is each trial process's (the
+    driver's beside it), and start-up is from this command's start to the first trial process's start."""
+    from bench.run.environment import process_started_at
+
+    session = [float(t["started_at_seconds"]) for t in trials
+               if t.get("started_at_seconds") is not None and float(t["started_at_seconds"]) >= spent_before]
+    origin = float(guard.ledger.read()["origin"])
+    return {
+        "driver_memory_peak_bytes": peak_resident_bytes(),
+        "memory_peak_bytes": max([int(t.get("memory_rss_bytes") or 0) for t in trials] + [0]),
+        **({"process_startup_seconds": round(origin + min(session) - process_started_at(), 3)} if session else {}),
+    }
 
 
 def parse_devices(text: str) -> list[str]:
@@ -528,19 +575,3 @@ def finish_record(trials: list[dict[str, Any]], guard: BudgetGuard, disk: DiskMe
         "disk_bytes_final": final.allocated,
         "disk_apparent_bytes_final": final.apparent,
     }
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is not running
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True

@@ -18,21 +18,25 @@ from typing import Any
 SEARCH_ENDED = "search ended"  # the ledger's stop reason when a worker's backend had nothing left to try
 
 
-def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") -> int:
-    """Run this process's part of the run; returns its exit status."""
+def worker_context(run_dir: Path, *, name: str, index: int, role: str = "worker", configure: bool = True) -> tuple[Any, Any]:
+    """What one process of a run needs to run the backend's loop (or, for a library that runs each trial in a process of
+    its own, one trial): the run's config from run.json, the task loaded, the harness on the run's shared ledger,
+    recording to the run's trials.jsonl under the name `name`. Returns the RunContext and the backend.
+    `configure`: set up Keras's backend and device first (False where the process already did)."""
     from backends.base import Distribution, RunContext
     from bench.run.environment import configure_runtime
     from bench.run.harness import Harness
     from bench.run.ledger import Ledger, SharedGuard
     from bench.run.records import RunFolder
-    from bench.run.runner import TENSORBOARD_DIR, RunConfig, graceful_interrupt, load_task_and_space, prepare
+    from bench.run.runner import TENSORBOARD_DIR, RunConfig, load_task_and_space, prepare
     from bench.run.storage_url import full_storage_url
 
     run = RunFolder(run_dir).read_run()
     config = RunConfig.from_dict(run["config"])
     config = replace(config, storage=full_storage_url(config.storage))  # its password from the environment, never a file
     device = config.device_list[index % len(config.device_list)]
-    configure_runtime(config.keras_backend, device, verbose=False)
+    if configure:
+        configure_runtime(config.keras_backend, device, verbose=False)
     config, backend, space = prepare(config)
     task, space = load_task_and_space(config, backend, space)
     guard = SharedGuard(config.budget, Ledger(run_dir), worker=name)
@@ -50,6 +54,15 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
     ctx = RunContext(space=space, harness=harness, guard=guard, algorithm=config.algorithm, pruner=config.pruner,
                      seed=backend.library_seed(config.seed), work_dir=work_dir, resume=bool(run.get("resumed_with")) and role == "server",
                      study_name=run["run_id"], run_dir=run_dir, objective=task.objective, objectives=objectives, distribution=distribution)
+    return ctx, backend
+
+
+def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") -> int:
+    """Run this process's part of the run; returns its exit status."""
+    from bench.run.runner import graceful_interrupt
+
+    ctx, backend = worker_context(run_dir, name=name, index=index, role=role)
+    harness, guard, per_worker = ctx.harness, ctx.guard, ctx.distribution.trials_per_worker
     watch_parent(guard)
     try:
         with graceful_interrupt(guard, quiet=True):
@@ -65,7 +78,7 @@ def run_worker(run_dir: Path, *, name: str, index: int, role: str = "worker") ->
         return 130
     # Neither the budget (no claim was refused) nor --trials-per-worker ended it: the backend had nothing left to try.
     if role == "worker" and not guard.claim_refused and guard.exhausted() is None and (
-            config.trials_per_worker is None or harness.trials_started < config.trials_per_worker):
+            per_worker is None or harness.trials_started < per_worker):
         guard.ledger.stop(SEARCH_ENDED)
     return 0
 

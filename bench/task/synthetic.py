@@ -12,6 +12,7 @@ Keras's own weight files hold no variables of it: KerasTuner's checkpoints here 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -132,6 +133,16 @@ def _curve_model_class() -> type:
 
         def call(self, inputs: Any) -> Any:
             return inputs
+
+        def get_config(self) -> dict[str, Any]:
+            """Its curve and epoch, so that `model.save` (Ray's Keras checkpoints) saves it as it does any model."""
+            return {"curve": dataclasses.asdict(self.curve), "epoch": self.epoch}
+
+        @classmethod
+        def from_config(cls, config: dict[str, Any]) -> Any:
+            model = cls(Curve(**config["curve"]))
+            model.epoch = int(config["epoch"])
+            return model
 
         def get_weights(self) -> list[np.ndarray]:
             return [np.array([self.epoch], dtype="int64")]
