@@ -120,13 +120,8 @@ class RayTuneBackend(Backend):
             from ray.tune.search.optuna import OptunaSearch
 
             from backends.optuna_samplers import make_sampler
-            from backends.optuna_space import suggest
 
-            space = ctx.space
-
-            def define_by_run(trial: Any) -> dict[str, Any]:
-                return suggest(trial, space)  # the Optuna backend's own suggestions, as the space spells them
-
+            define_by_run = DefineByRun(ctx.space)
             if len(ctx.objectives) > 1:
                 return OptunaSearch(space=define_by_run, metric=[objective_key(o.name) for o in ctx.objectives],
                                     mode=[o.direction for o in ctx.objectives], sampler=make_sampler("tpe", ctx.space, ctx.seed))
@@ -153,3 +148,16 @@ class RayTuneBackend(Backend):
             return MedianStoppingRule(time_attr="training_iteration", grace_period=1, min_samples_required=3,
                                       min_time_slice=max_epochs + 1, hard_stop=True)
         raise ValueError(f"unknown Ray Tune scheduler {ctx.pruner}")
+
+
+class DefineByRun:
+    """OptunaSearch's define-by-run space: the Optuna backend's own suggestions, as the space spells them (a class, so that
+    Ray can pickle the searcher's state)."""
+
+    def __init__(self, space: Any) -> None:
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        from backends.optuna_space import suggest
+
+        return suggest(trial, self.space)

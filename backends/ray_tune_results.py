@@ -37,8 +37,8 @@ def result_grid(run: dict[str, Any]) -> Any:
 
 def stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
     """Every trial Ray ran that reported at least one epoch (a trial Ray started after the budget ran out reports none and
-    is no trial): failed when it errored (or was cut short by a killed session), complete when it ran to its end or its
-    last epoch, pruned when the scheduler stopped it before that."""
+    is no trial): failed when it errored (or was cut short by a killed session), complete when its last reported epoch
+    ended its training anyway, pruned when Ray's scheduler stopped it before that."""
     from search_space import space_from_dict
 
     space = space_from_dict(run["space"])
@@ -53,7 +53,7 @@ def stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
             continue
         if result.error is not None or trial_id in killed:
             state = "failed"
-        elif metrics.get("done") or metrics.get(FINAL_EPOCH_KEY):
+        elif metrics.get(FINAL_EPOCH_KEY):  # (Ray marks a trial its scheduler stopped `done` too)
             state = "complete"
         else:
             state = "pruned"

@@ -12,7 +12,8 @@ from typing import Any
 
 TRIAL_DONE = threading.Event()  # set when this process's trial is recorded: the actor is not torn down before that
 OBJECTIVE_KEY = "objective"  # reported each epoch: the task's objective at the trial's best epoch so far (its score)
-FINAL_EPOCH_KEY = "final_epoch"  # reported each epoch: whether it was the last epoch the trial was to train
+FINAL_EPOCH_KEY = "final_epoch"  # reported each epoch: whether training ends after it whatever Ray's scheduler decides
+# (its last epoch, early stopping, or the run's budget spent): a trial Ray stopped at an epoch without it was pruned
 
 
 class TrialStopped(Exception):
@@ -34,7 +35,8 @@ def report_callback(scope: Any, multi: bool) -> Any:
 
     class ReportEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            final = epoch + 1 >= int(self.params.get("epochs") or 0)
+            guard = scope.harness.guard
+            final = epoch + 1 >= int(self.params.get("epochs") or 0) or bool(self.model.stop_training) or guard.exhausted() is not None
             metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
             metrics[OBJECTIVE_KEY] = scope.progress.best_objective
             metrics[FINAL_EPOCH_KEY] = final
@@ -46,8 +48,8 @@ def report_callback(scope: Any, multi: bool) -> Any:
                 self.model.save(Path(folder, "model.keras").as_posix())
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
             except SystemExit:  # Ray ends a trial it stops by raising SystemExit(0) in its report call
-                if final or scope.harness.guard.exhausted() is not None:
-                    self.model.stop_training = True  # its last epoch (ASHA stops at max_t), or the run's budget is spent
+                if final:
+                    self.model.stop_training = True  # it ended here anyway (ASHA stops at max_t; the budget is spent)
                     return
                 raise TrialStopped(f"stopped by Ray's scheduler after epoch {epoch + 1}") from None
             finally:

@@ -50,8 +50,9 @@ def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int, fi
             backend = chosen[name]
             if algo not in backend.algorithms:
                 raise UsageError(f"--algorithms {spec}: {name} has no algorithm '{algo}'; choose one of: {', '.join(backend.algorithms)}")
+            pruner = backend.pruner_aliases.get(pruner, pruner)
             if pruner and pruner not in backend.pruners:
-                raise UsageError(f"--algorithms {spec}: {name} has no pruner '{pruner}'")
+                raise UsageError(f"--algorithms {spec}: {name} has no {backend.pruner_flag.lstrip('-')} '{pruner}'")
             combos.append((name, algo, pruner or None))
     for name in chosen:
         if not any(c[0] == name for c in combos):

@@ -17,8 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="tune a task (the CNN by default) with one backend under a budget")
     run.add_argument("--backend", help="optuna (default), keras-tuner, or a plugin")
-    run.add_argument("--algorithm", "--sampler", "--tuner", dest="algorithm", help="the backend's algorithm (see `list`)")
-    run.add_argument("--pruner", help="optuna only: none (default), median, hyperband")
+    run.add_argument("--algorithm", "--sampler", "--tuner", "--search", dest="algorithm", help="the backend's algorithm (see `list`)")
+    run.add_argument("--pruner", "--scheduler", dest="pruner", help="optuna: none (default), median, hyperband; ray-tune (--scheduler): fifo (default), asha, async-hyperband, median")
     run.add_argument("--run-id", help="name of the run folder (default: time-backend-algorithm-seed)")
     run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run (folder name or path) to its budget")
     add_task_and_budget_flags(run)
@@ -140,7 +140,7 @@ def cmd_list() -> int:
         for i, (name, text) in enumerate(backend.algorithms.items()):
             print(f"  {backend.algorithm_flag} {name}{' (default)' if i == 0 else ''}: {text}")
         for name, text in backend.pruners.items():
-            print(f"  --pruner {name}: {text}")
+            print(f"  {backend.pruner_flag} {name}: {text}")
     print("what each algorithm can search (a run asking for a 'no' is refused; others run as described):")
     print(capability_table(backends))
     print("tasks (--task NAME, or module:attr for your own):")

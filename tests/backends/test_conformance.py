@@ -20,3 +20,12 @@ class TestKerasTuner(BackendConformance):
     multi_objective_algorithms = ("random", "bayesian")
     budget_cases = (("hyperband", None), ("random", None))
     failure_algorithm = "grid"
+
+
+class TestRayTune(BackendConformance):
+    backend = "ray-tune"
+    algorithms = ("random", "optuna", "hyperopt", "grid")
+    multi_objective_algorithms = ("optuna", "random")  # random: refused
+    budget_cases = (("random", "none"), ("optuna", "asha"))
+    failure_algorithm = "grid"
+    time_budget_seconds = 25.0  # Ray's own start (~5 s) and the first actor's (~8 s, TensorFlow imported) come first
