@@ -83,9 +83,10 @@ class RayTuneBackend(Backend):
         with local_ray(ctx.run_dir, cpus=ctx.workers, gpus=len(gpus)):
             trainable = tune.with_resources(trainable_class(ctx.run_dir), {"cpu": 1, "gpu": 1 if gpus else 0})
             if ctx.resume and tune.Tuner.can_restore(str(experiment)):
-                # Ray's own restore: finished and errored trials kept, those the kill cut short ended (tunebench recorded
-                # them failed), the search algorithm's state and the remaining samples continued.
-                tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=False, resume_errored=False,
+                # Ray's own restore: finished and errored trials kept, the search algorithm's state and the remaining
+                # samples continued, unfinished trials resumed: one the kill left pending starts now, and one it cut short
+                # (tunebench recorded it failed) ends at once without training again (ray_tune_trial.train_trial).
+                tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True, resume_errored=False,
                                            restart_errored=False)
             else:
                 multi = len(ctx.objectives) > 1
@@ -95,8 +96,10 @@ class RayTuneBackend(Backend):
                     tune_config=tune.TuneConfig(
                         metric=None if multi else OBJECTIVE_KEY, mode=None if multi else ctx.objective.direction,
                         search_alg=self._search_algorithm(ctx), scheduler=self._scheduler(ctx),
-                        num_samples=self._samples(ctx), max_concurrent_trials=None if ctx.algorithm in ("random", "grid") else ctx.workers,
-                        reuse_actors=False),
+                        # Concurrency through resources (one CPU, or GPU, per trial on a Ray of --workers CPUs), not
+                        # max_concurrent_trials: its ConcurrencyLimiter, restored after a kill, still counts the killed
+                        # trials as live and never suggests again; and HyperBand behaves as FIFO under a limiter.
+                        num_samples=self._samples(ctx), reuse_actors=False),
                     run_config=tune.RunConfig(
                         name=ctx.study_name, storage_path=str(ctx.work_dir), stop=BudgetStopper(ctx.run_dir, ctx.guard.budget),
                         failure_config=tune.FailureConfig(max_failures=0), verbose=0),
@@ -115,7 +118,7 @@ class RayTuneBackend(Backend):
         if ctx.algorithm in ("random", "grid"):
             from ray.tune.search.basic_variant import BasicVariantGenerator
 
-            return BasicVariantGenerator(random_state=ctx.seed, max_concurrent=ctx.workers)
+            return BasicVariantGenerator(random_state=ctx.seed)
         if ctx.algorithm == "optuna":
             from ray.tune.search.optuna import OptunaSearch
 

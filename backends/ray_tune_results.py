@@ -17,14 +17,14 @@ def experiment_folder(run: dict[str, Any]) -> Path:
 
 
 def killed_with_a_session(folder: Path) -> set[str]:
-    """Trials an earlier session's saved state left pending or running (that session was killed); the resumed session
-    skipped them (`resume_unfinished=False`), so the latest state calls them terminated: they failed."""
+    """Trials an earlier session's saved state left running (that session was killed): they failed then, and the resumed
+    session, which restored them, ended them without training (their results are the killed session's)."""
     states = sorted(folder.glob("experiment_state-*.json"))
     unfinished: set[str] = set()
     for path in states[:-1]:
         for trial_json, _ in json.loads(path.read_text(encoding="utf-8"))["trial_data"]:
             trial = json.loads(trial_json)
-            if trial.get("status") in ("PENDING", "RUNNING", "PAUSED"):
+            if trial.get("status") in ("RUNNING", "PAUSED"):
                 unfinished.add(str(trial["trial_id"]))
     return unfinished
 

@@ -88,6 +88,8 @@ def train_trial(config: dict[str, Any], run_dir: str, driver_pid: int) -> None:
         ray_gpu = bool(tune.get_context().get_trial_resources().required_resources.get("GPU"))
         ctx, _ = worker_context(Path(run_dir), name=trial_id, index=0, configure=not ray_gpu)
         harness, guard = ctx.harness, ctx.guard
+        if trial_id in harness.recorded:  # Ray restored a trial a killed session cut short: it was recorded failed then
+            return
         watch_run(guard, driver_pid)
         if guard.claim_trial() is None:
             return
