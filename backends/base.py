@@ -190,7 +190,9 @@ class Backend(ABC):
                 problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search several objectives; "
                                 f"use one of: {', '.join(multi) or 'none (this backend has no multi-objective search)'}")
             if can.conditional == NO and any(p.when is not None for p in space):
-                problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search conditional parameters")
+                able = [name for name in self.algorithms if self.capabilities_of(name).conditional != NO]
+                problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search conditional parameters"
+                                + (f"; use {self.algorithm_flag} {' or '.join(able)}" if able else ""))
             if can.categorical == NO and any(p.kind == "categorical" for p in space):
                 problems.append(f"{self.name} {self.algorithm_flag} {algorithm} cannot search categorical parameters")
         for param in space:

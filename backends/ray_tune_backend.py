@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backends import ray_tune_space
-from backends.base import Backend, Capabilities, RunContext, StoredTrial
+from backends.base import NO, Backend, Capabilities, RunContext, StoredTrial
 from backends.translation import NativeForm
 from search_space.params import Param
 
-NO_CONDITIONAL = "no (Ray's own space has none: use --search optuna, define-by-run)"
 
 
 class RayTuneBackend(Backend):
@@ -30,10 +29,10 @@ class RayTuneBackend(Backend):
         "hyperopt": "HyperOptSearch (hyperopt's TPE)",
     }
     capabilities: ClassVar[dict[str, Capabilities]] = {
-        "random": Capabilities(conditional=NO_CONDITIONAL),
-        "grid": Capabilities(conditional=NO_CONDITIONAL),
+        "random": Capabilities(conditional=NO),
+        "grid": Capabilities(conditional=NO),
         "optuna": Capabilities(multi="pareto (OptunaSearch: MOTPE)"),
-        "hyperopt": Capabilities(conditional=NO_CONDITIONAL),
+        "hyperopt": Capabilities(conditional=NO),
     }
     pruners: ClassVar[dict[str, str]] = {
         "none": "FIFOScheduler (Ray's default: every trial runs to its end; also --scheduler fifo)",
@@ -49,6 +48,7 @@ class RayTuneBackend(Backend):
     trials_in_own_processes: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("ray",)
     install_hint: ClassVar[str] = 'pip install -e ".[ray]"'
+    speed_scale_trials: ClassVar[tuple[int, int]] = (8, 200)  # each trial a new actor importing Keras: ~8 s here
 
     def native_form(self, param: Param) -> NativeForm:
         return ray_tune_space.native_form(param)
@@ -67,6 +67,18 @@ class RayTuneBackend(Backend):
         from backends.ray_tune_results import stored_trials
 
         return stored_trials(run)
+
+    # -- the speed suite
+
+    def speed_measures(self, quick: bool) -> list[Any]:
+        from backends.ray_tune_speed import measures
+
+        return measures(quick)
+
+    def hand_driven_search(self, space: str, n_trials: int, epochs: int, seed: int, work_dir: Path) -> float:
+        from backends.ray_tune_speed import hand_driven_ray
+
+        return hand_driven_ray(space, n_trials, epochs, seed, work_dir)
 
     # -- the loop
 
@@ -104,7 +116,21 @@ class RayTuneBackend(Backend):
                         name=ctx.study_name, storage_path=str(ctx.work_dir), stop=BudgetStopper(ctx.run_dir, ctx.guard.budget),
                         failure_config=tune.FailureConfig(max_failures=0), verbose=0),
                 )
-            tuner.fit()
+            grid = tuner.fit()
+        self._refuse_trials_that_never_reached_the_harness(ctx, grid)
+
+    def _refuse_trials_that_never_reached_the_harness(self, ctx: RunContext, grid: Any) -> None:
+        """Trials that errored in Ray before tunebench's harness saw them (an actor that cannot import the task, say) have
+        no record: when no trial of this session got one, the run failed, with Ray's own last error line."""
+        from bench.errors import UsageError
+
+        errors = [r.error for r in grid if r.error is not None]
+        recorded = {str(t["backend_trial_id"]) for t in ctx.harness.folder.read_trials()[0]}
+        reached = [r for r in grid if str((r.metrics or {}).get("trial_id") or "") in recorded]
+        if errors and not reached:
+            lines = [line for line in str(errors[-1]).splitlines() if line.strip()]
+            raise UsageError(f"ray-tune: {len(errors)} trial(s) failed in Ray before any reached tunebench's harness: "
+                             f"{(lines or ['(no message)'])[-1][:300]} (Ray's logs: {ctx.run_dir / 'ray_logs'})")
 
     def _samples(self, ctx: RunContext) -> int:
         if ctx.algorithm == "grid":

@@ -1,5 +1,7 @@
 """Neutral parameter in, expected native object out: one table per backend."""
 
+import json
+
 import pytest
 
 from backends.keras_tuner_space import KerasTunerForm, to_keras_tuner
@@ -94,3 +96,59 @@ def test_keras_tuner_choice_really_turns_bools_into_ints():
 
     hp = kt.HyperParameters()
     assert type(hp.Choice("x", [False])) is int
+
+
+RAY_TABLE = [  # neutral parameter -> (tune function, its arguments, distinct values)
+    (IntParam(name="units", low=8, high=64), ("randint", (8, 65), 57)),  # Ray's upper bound is exclusive
+    (IntParam(name="u", low=1, high=1024, log=True), ("lograndint", (1, 1025), 1024)),
+    (IntParam(name="k", low=3, high=7, step=2), ("choice", (3, 5, 7), 3)),  # q-rounding would give 2, 4, 6, 8
+    (FloatParam(name="d", low=0.1, high=0.5, step=0.1), ("choice", (0.1, 0.2, 0.3, 0.4, 0.5), 5)),
+    (FloatParam(name="lr", low=1e-4, high=1e-3, log=True), ("loguniform", (1e-4, 1e-3), None)),
+    (FloatParam(name="m", low=0.0, high=1.0), ("uniform", (0.0, 1.0), None)),
+    (CategoricalParam(name="mix", choices=[None, 1, "a", 2.5, True]), ("choice", (None, 1, "a", 2.5, True), 5)),
+    (BoolParam(name="bn"), ("choice", (False, True), 2)),
+    (FixedParam(name="act", value="relu"), ("constant", ("relu",), 1)),
+]
+
+
+@pytest.mark.parametrize(("param", "expected"), RAY_TABLE, ids=[p.name for p, _ in RAY_TABLE])
+def test_ray_tune_translation_table(param, expected):
+    from backends.ray_tune_space import to_ray_form
+
+    form = to_ray_form(param)
+    assert (form.function, form.args, form.size) == expected
+
+
+@pytest.mark.parametrize(("param", "expected"), RAY_TABLE, ids=[p.name for p, _ in RAY_TABLE])
+def test_ray_tune_domains_draw_only_the_parameters_values(param, expected):
+    """Ray's own sampler, asked 300 times, stays inside the neutral domain and (for a small one) reaches all of it."""
+    pytest.importorskip("ray")
+    from ray.tune.search.sample import Domain
+
+    from backends.ray_tune_space import to_ray_form
+
+    domain = to_ray_form(param).domain()
+    if not isinstance(domain, Domain):  # a constant
+        assert domain == param.value
+        return
+    drawn = [param.canonical(v) for v in domain.sample(size=300, random_state=0)]
+    assert all(param.contains(v) for v in drawn), [v for v in drawn if not param.contains(v)][:5]
+    if param.size() is not None and param.size() <= 10:
+        assert {json.dumps(v) for v in drawn} == {json.dumps(v) for v in param.grid()}
+
+
+def test_ray_tune_grid_lists_every_value_and_refuses_a_continuous_one():
+    from backends.ray_tune_space import to_grid_form
+
+    assert (to_grid_form(IntParam(name="k", low=3, high=7, step=2)).function, to_grid_form(IntParam(name="k", low=3, high=7, step=2)).args) == (
+        "grid_search", (3, 5, 7))
+    with pytest.raises(TranslationError, match="ray-tune: cannot express parameter 'm'"):
+        to_grid_form(FloatParam(name="m", low=0.0, high=1.0))
+
+
+@pytest.mark.parametrize("name", sorted(shipped_spaces()))
+def test_ray_tune_counts_the_same_values_as_the_space_for_shipped_spaces(name):
+    from backends.ray_tune_space import native_form as ray_form
+
+    for param in load_space(shipped_spaces()[name]):
+        assert ray_form(param).size == param.size(), param.name
