@@ -165,6 +165,12 @@ class Backend(ABC):
     # `bench.run.worker.worker_context(run_dir, name=...)`, claims its trial from the ledger and records it itself.
     trials_in_own_processes: ClassVar[bool] = False
 
+    def missing_modules(self) -> list[str]:
+        """Of the modules it `requires`, those not installed here."""
+        import importlib.util
+
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
+
     def capabilities_of(self, algorithm: str) -> Capabilities:
         return self.capabilities.get(algorithm, Capabilities())
 

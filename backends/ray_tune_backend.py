@@ -8,6 +8,7 @@ storage, read back with Ray's own `ResultGrid` for the conformance checks.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -91,6 +92,9 @@ class RayTuneBackend(Backend):
 
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         experiment = ctx.work_dir / ctx.study_name
+        # Ray's documented knob for how many trials it creates ahead of running them (200 for its random search): no more
+        # than can run at once, so no trial is created (its folder made, its configuration drawn) that the budget never runs.
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(ctx.workers)
         gpus = [d for d in ctx.devices if d.startswith("gpu")]
         with local_ray(ctx.run_dir, cpus=ctx.workers, gpus=len(gpus)):
             trainable = tune.with_resources(trainable_class(ctx.run_dir), {"cpu": 1, "gpu": 1 if gpus else 0})
@@ -102,6 +106,7 @@ class RayTuneBackend(Backend):
                                            restart_errored=False)
             else:
                 multi = len(ctx.objectives) > 1
+                stopper = BudgetStopper(ctx.run_dir, ctx.guard.budget)
                 tuner = tune.Tuner(
                     trainable,
                     param_space=None if ctx.algorithm == "optuna" else ray_tune_space.param_space(ctx.space, ctx.algorithm),
@@ -113,7 +118,7 @@ class RayTuneBackend(Backend):
                         # trials as live and never suggests again; and HyperBand behaves as FIFO under a limiter.
                         num_samples=self._samples(ctx), reuse_actors=False),
                     run_config=tune.RunConfig(
-                        name=ctx.study_name, storage_path=str(ctx.work_dir), stop=BudgetStopper(ctx.run_dir, ctx.guard.budget),
+                        name=ctx.study_name, storage_path=str(ctx.work_dir), stop=stopper, callbacks=[stopper],
                         failure_config=tune.FailureConfig(max_failures=0), verbose=0),
                 )
             grid = tuner.fit()
@@ -124,7 +129,9 @@ class RayTuneBackend(Backend):
         no record: when no trial of this session got one, the run failed, with Ray's own last error line."""
         from bench.errors import UsageError
 
-        errors = [r.error for r in grid if r.error is not None]
+        from backends.ray_tune_trial import NotATrial
+
+        errors = [r.error for r in grid if r.error is not None and NotATrial.__name__ not in str(r.error)]
         recorded = {str(t["backend_trial_id"]) for t in ctx.harness.folder.read_trials()[0]}
         reached = [r for r in grid if str((r.metrics or {}).get("trial_id") or "") in recorded]
         if errors and not reached:
@@ -133,10 +140,10 @@ class RayTuneBackend(Backend):
                              f"{(lines or ['(no message)'])[-1][:300]} (Ray's logs: {ctx.run_dir / 'ray_logs'})")
 
     def _samples(self, ctx: RunContext) -> int:
-        if ctx.algorithm == "grid":
-            return 1  # one pass over the grid
-        left = ctx.guard.trials_left()
-        return -1 if left is None else max(1, left)
+        """One pass over a grid; otherwise no limit of Ray's own: the budget's stopper ends the experiment. (A sample
+        count would be spent by trials Ray created but stopped unstarted when a session ended, and a resume would then
+        run fewer trials than the budget.)"""
+        return 1 if ctx.algorithm == "grid" else -1
 
     def _search_algorithm(self, ctx: RunContext) -> Any:
         from backends.ray_tune_trial import OBJECTIVE_KEY, objective_key

@@ -19,13 +19,11 @@ LOGS_DIR = "ray_logs"  # in the run folder: Ray's session logs, copied when the 
 # Ray's AF_UNIX socket paths must stay under 107 bytes: its temporary folder is a short one of its own, not the run folder.
 TEMP_PREFIX = "/tmp/tbray-"
 
-# Set before Ray starts (its processes inherit them): no usage report, trials stay in the run's working directory,
-# tunebench's Ctrl-C handling instead of Tune's (the trials stop through the run's ledger and are recorded), and the
-# experiment's state saved every second, so that a resume after SIGKILL repeats no finished trial.
+# Set before Ray starts (its processes inherit them): no usage report, trials stay in the run's working directory, and
+# the experiment's state saved every second, so that a resume after SIGKILL repeats no finished trial.
 RAY_ENVIRONMENT = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
-    "TUNE_DISABLE_SIGINT_HANDLER": "1",
     "TUNE_GLOBAL_CHECKPOINT_S": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0",

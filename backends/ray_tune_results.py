@@ -9,7 +9,7 @@ from typing import Any
 
 from backends.base import StoredTrial
 from backends.ray_tune_space import canonical_params
-from backends.ray_tune_trial import FINAL_EPOCH_KEY, OBJECTIVE_KEY, objective_key
+from backends.ray_tune_trial import FINAL_EPOCH_KEY, OBJECTIVE_KEY, NotATrial, objective_key
 
 
 def experiment_folder(run: dict[str, Any]) -> Path:
@@ -36,8 +36,7 @@ def result_grid(run: dict[str, Any]) -> Any:
 
 
 def stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
-    """Every trial Ray ran that reported at least one epoch (a trial Ray started after the budget ran out reports none and
-    is no trial): failed when it errored (or was cut short by a killed session), complete when its last reported epoch
+    """Every trial Ray ran (not those it started after the budget ran out, which raised NotATrial and trained nothing): failed when it errored (or was cut short by a killed session), complete when its last reported epoch
     ended its training anyway, pruned when Ray's scheduler stopped it before that."""
     from search_space import space_from_dict
 
@@ -49,8 +48,8 @@ def stored_trials(run: dict[str, Any]) -> list[StoredTrial]:
     for result in grid:
         metrics = result.metrics or {}
         trial_id = str(metrics.get("trial_id") or Path(result.path).name)
-        if "training_iteration" not in metrics and result.error is None:
-            continue
+        if ("training_iteration" not in metrics and result.error is None) or NotATrial.__name__ in str(result.error or ""):
+            continue  # Ray started it after the budget was spent: it trained nothing
         if result.error is not None or trial_id in killed:
             state = "failed"
         elif metrics.get(FINAL_EPOCH_KEY):  # (Ray marks a trial its scheduler stopped `done` too)

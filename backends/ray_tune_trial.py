@@ -16,6 +16,12 @@ FINAL_EPOCH_KEY = "final_epoch"  # reported each epoch: whether training ends af
 # (its last epoch, early stopping, or the run's budget spent): a trial Ray stopped at an epoch without it was pruned
 
 
+class NotATrial(Exception):
+    """Ray started this trial after the run's budget was spent (or a killed session had already run it): it claims no place
+    in the budget and trains nothing. Raised, so that Ray records it as errored with this name (a trial that returns
+    without reporting breaks Ray's metric check); tunebench's read-back of Ray's results leaves such trials out."""
+
+
 class TrialStopped(Exception):
     """Ray's scheduler stopped this trial before its last epoch (ASHA, the median rule): the trial is pruned."""
 
@@ -74,8 +80,8 @@ def watch_run(guard: Any, driver_pid: int, every_seconds: float = 0.5) -> None:
 
 
 def train_trial(config: dict[str, Any], run_dir: str, driver_pid: int) -> None:
-    """One Ray Tune trial under the harness. A trial Ray starts after the budget ran out reports nothing (it is no trial);
-    a failed trial raises, so that Ray records it as errored too."""
+    """One Ray Tune trial under the harness. A failed trial raises, so that Ray records it as errored too; so does one Ray
+    starts after the budget ran out (NotATrial)."""
     from ray import tune
 
     from backends.ray_tune_space import canonical_params
@@ -89,10 +95,10 @@ def train_trial(config: dict[str, Any], run_dir: str, driver_pid: int) -> None:
         ctx, _ = worker_context(Path(run_dir), name=trial_id, index=0, configure=not ray_gpu)
         harness, guard = ctx.harness, ctx.guard
         if trial_id in harness.recorded:  # Ray restored a trial a killed session cut short: it was recorded failed then
-            return
+            raise RuntimeError(f"trial {trial_id} was cut short by a killed session and recorded failed; it is not run again")
         watch_run(guard, driver_pid)
         if guard.claim_trial() is None:
-            return
+            raise NotATrial(f"trial {trial_id}: the run's budget was spent before it started")
         try:
             harness.pruned_exceptions = (TrialStopped,)
             harness.mark(since=process_started_at())  # Ray's per-trial cost: this actor's start, imports and data are overhead

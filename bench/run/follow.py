@@ -133,8 +133,11 @@ class TrialFollower:
 
     def poll(self) -> None:
         with self._lock:
-            if self.guard.interrupted and self.guard.ledger.read().get("stopped") is None:
+            stopped = self.guard.ledger.read().get("stopped")
+            if self.guard.interrupted and stopped is None:
                 self.guard.ledger.stop("interrupted")  # the trial processes read it at their next batch
+            elif stopped == "interrupted" and not self.guard.interrupted:
+                self.guard.interrupt()  # the library's own Ctrl-C handler stopped the run through the ledger
             for path in lost_running_files(self.folder):
                 running, _ = record_lost_trial(self.folder, self.guard, path.stem, self.metric)
                 if running is not None:

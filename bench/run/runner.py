@@ -172,10 +172,8 @@ def checked_choices(config: RunConfig) -> tuple[RunConfig, Any]:
     mistake is refused in a fraction of a second); the config with the defaults filled in, and the backend."""
     from backends.registry import get_backend
 
-    import importlib.util
-
     backend = get_backend(config.backend)
-    missing = [module for module in backend.requires if importlib.util.find_spec(module) is None]
+    missing = backend.missing_modules()
     if missing:
         raise UsageError(f"backend {backend.name} needs {', '.join(missing)}, which is not installed: {backend.install_hint or 'install it'}")
     algorithm = config.algorithm or backend.default_algorithm
