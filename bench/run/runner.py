@@ -190,7 +190,7 @@ def checked_choices(config: RunConfig) -> tuple[RunConfig, Any]:
         pruner = "none"
     objectives = len(config.search_objectives) or 1
     if objectives > 1 and pruner not in (None, "none"):
-        raise UsageError(f"--pruner {pruner} cannot prune a multi-objective search (a pruner judges one value); drop --pruner "
+        raise UsageError(f"{backend.pruner_flag} {pruner} cannot prune a multi-objective search (a pruner judges one value); drop {backend.pruner_flag} "
                          "or --objectives")
     if config.tensorboard:
         from bench.run.tensorboard import require_tensorboard

@@ -51,6 +51,17 @@ SLOW_MIN_TASK = "backends.conformance:synthetic_loss_with_slow_epochs"  # the sa
         (["--steps-per-execution", "0"], "argument --steps-per-execution: expected a positive integer, got '0'"),
         (["--jit-compile", "maybe"], "argument --jit-compile: invalid choice: 'maybe'"),
         (["--keras-backend", "torch", "--steps-per-execution", "4"], "--steps-per-execution 4: Keras's torch backend runs one batch"),
+        (["--backend", "ray-tune", "--sampler", "tpe"], "ray-tune has no algorithm 'tpe'; choose one of: random, grid, optuna, hyperopt"),
+        (["--backend", "ray-tune", "--scheduler", "hyperband"],
+         "ray-tune has no scheduler 'hyperband'; choose one of: none, asha, async-hyperband, median, fifo"),
+        (["--backend", "ray-tune", "--search", "random", "--space", "conditional_cnn"],
+         "ray-tune --search random cannot search conditional parameters; use --search optuna"),
+        (["--backend", "ray-tune", "--search", "hyperopt", "--objectives", "val_accuracy:max,params:min"],
+         "ray-tune --search hyperopt cannot search several objectives; use one of: optuna"),
+        (["--backend", "ray-tune", "--search", "optuna", "--objectives", "val_accuracy:max,params:min", "--scheduler", "asha"],
+         "--scheduler asha cannot prune a multi-objective search"),
+        (["--backend", "ray-tune", "--trials-per-worker", "2"], "--trials-per-worker: ray-tune runs every trial in a new process of its own"),
+        (["--backend", "ray-tune", "--storage", "postgresql://u@localhost/db"], "--storage is for optuna (a search kept in a database)"),
     ],
 )
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, args, message):
