@@ -87,8 +87,14 @@ def local_ray(run_dir: Path, *, cpus: int, gpus: int) -> Iterator[str]:
     """A local Ray of `cpus` logical CPUs (one per concurrent trial) and `gpus` GPUs for the run; stopped when the block
     ends, however it ends. Yields Ray's temporary folder."""
     os.environ.update(RAY_ENVIRONMENT)
+    import logging
+
     import ray
 
+    # Ray's ResultGrid warns about each trial it created but never started (stopped at the budget, no results): not news.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Ray 2.60 turns token authentication on for a local cluster (a token in ~/.ray/auth_token) and says so on every start.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     temp_dir = TEMP_PREFIX + secrets.token_hex(4)
     try:
         ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,

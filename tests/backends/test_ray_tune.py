@@ -110,3 +110,17 @@ def test_ctrl_c_stops_the_trials_records_them_and_resume_finishes(tmp_path: Path
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert len(check_run_invariants(run)) == 3 and run["status"] == "complete"
+
+
+def test_optuna_search_draws_what_optuna_itself_draws_trial_for_trial(tmp_path: Path) -> None:
+    """OptunaSearch seeded as the Optuna backend is, on the same define-by-run space: the same configurations in the same
+    order, so the same scores (Keras seeds by trial number); only the cost differs. Read from each backend's records."""
+    from backends.conformance import run_in_process
+
+    common = {"trials": 4, "max_epochs": 2, "seed": 3}
+    native = run_in_process(tmp_path / "optuna", backend="optuna", algorithm="tpe", **common)
+    ray = run_in_process(tmp_path / "ray", backend="ray-tune", algorithm="optuna", **common)
+    first = check_run_invariants(native)
+    second = sorted(check_run_invariants(ray), key=lambda t: t["number"])
+    assert [t["params"] for t in first] == [t["params"] for t in second]
+    assert [t["objective"] for t in first] == [t["objective"] for t in second]
