@@ -90,3 +90,9 @@ def test_list_shows_every_algorithm_and_its_capabilities() -> None:
     cmaes = next(r for r in rows if "| cmaes" in r)
     assert [c.strip() for c in cmaes.strip("|").split("|")][2:4] == ["yes", "no"]
     assert all("scalarised (unweighted sum)" in r for r in rows if r.startswith("| keras-tuner"))
+    ray = {cells[1]: cells[2:] for r in result.stdout.splitlines() if r.startswith("| ray-tune")
+           for cells in [[c.strip() for c in r.strip("|").split("|")]]}
+    assert set(ray) == {"random", "grid", "optuna", "hyperopt"}
+    assert ray["optuna"][1].startswith("pareto") and ray["optuna"][2] == "yes"  # OptunaSearch: several metrics, define-by-run
+    assert all(ray[name][1:3] == ["no", "no"] for name in ("random", "grid", "hyperopt")), ray
+    assert "--scheduler asha" in result.stdout and "--search optuna" in result.stdout

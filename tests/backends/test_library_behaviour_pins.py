@@ -48,3 +48,41 @@ def test_optuna_private_compute_hypervolume_is_the_dominated_area(tmp_path: Path
         next_x = order[k + 1][0] if k + 1 < len(order) else reference[0]
         area += (next_x - x) * (reference[1] - best_y)
     assert compute_hypervolume(points, reference) == pytest.approx(area, rel=1e-12)
+
+
+def test_ray_tune_installs_its_sigint_handler_before_the_callbacks_set_up() -> None:
+    """The ray-tune stopper wraps Ray's own Ctrl-C handler from `Callback.setup`: `tune.run` must install that handler
+    (`_setup_signal_catching`) before it builds the controller that sets the callbacks up."""
+    import inspect
+
+    pytest.importorskip("ray")
+    from ray.tune import tune as tune_module
+
+    source = inspect.getsource(tune_module.run)
+    assert 0 < source.index("_setup_signal_catching()") < source.index("TuneController(")
+
+
+def test_ray_tune_ends_a_stopped_function_trial_with_system_exit_in_its_report() -> None:
+    """A trial Ray's scheduler stops gets `SystemExit(0)` inside its `tune.report` call (ray_tune_trial.report_callback
+    turns it into a pruned trial), and Ray's runner thread treats code 0 as a clean end."""
+    import inspect
+
+    pytest.importorskip("ray")
+    from ray.air._internal.util import RunnerThread
+    from ray.train._internal.session import _TrainSession
+
+    report = inspect.getsource(_TrainSession._report_training_result)
+    assert "self.stop_event.is_set()" in report and "sys.exit(0)" in report
+    assert "except SystemExit" in inspect.getsource(RunnerThread.run)
+
+
+def test_ray_tune_function_trainable_cleanup_does_not_wait_for_the_trial_thread() -> None:
+    """Why the ray-tune trainable waits in its own `cleanup` until its trial is recorded: Ray's finishes the session with
+    `timeout=0`, and then tears the actor down."""
+    import inspect
+
+    pytest.importorskip("ray")
+    from ray.tune.trainable.function_trainable import FunctionTrainable, wrap_function
+
+    assert "finish(timeout=0)" in inspect.getsource(FunctionTrainable.cleanup)
+    assert issubclass(wrap_function(lambda config: None), FunctionTrainable)

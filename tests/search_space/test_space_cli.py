@@ -7,13 +7,14 @@ import pytest
 from tests.helpers import ROOT, bench, error_lines
 
 
-def test_show_seed_space_has_three_dense_values_in_both_backends():
+def test_show_seed_space_has_three_dense_values_in_every_backend():
     result = bench("space", "show", "search_space/spaces/seed_cnn.yaml")
     assert result.returncode == 0, result.stderr
     dense_rows = [line for line in result.stdout.splitlines() if re.search(r"\bdense\b", line)]
-    assert len(dense_rows) == 3  # neutral, optuna, keras-tuner
+    assert len(dense_rows) == 4  # neutral, optuna, keras-tuner, ray-tune
     assert "CategoricalDistribution(choices=(128, 256, 512))" in dense_rows[1]
     assert "hp.Choice('dense', values=[128, 256, 512])" in dense_rows[2]
+    assert "tune.choice([128, 256, 512])" in dense_rows[3]
     assert all(re.search(r"│ 3\s+│", row) for row in dense_rows)
     assert "continuous" in result.stdout
 
