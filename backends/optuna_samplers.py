@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,22 @@ def make_pruner(name: str | None, max_epochs: int) -> Any:
     raise ValueError(f"unknown optuna pruner {name!r}")
 
 
+class _SamplerPickler(pickle.Pickler):
+    """Pickles a sampler with its locks as new, unlocked ones (Optuna 5.1's NSGAIISampler keeps a `threading.Lock`, which
+    pickle refuses; a resumed sampler needs a lock of its own, not the old one's state)."""
+
+    LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+    def reducer_override(self, obj: Any) -> Any:
+        factory = self.LOCKS.get(type(obj))
+        return NotImplemented if factory is None else (factory, ())
+
+
 def save_sampler(sampler: Any, path: Path) -> None:
     """Pickle the sampler (Optuna's FAQ way of resuming a study with the same sampler), atomically."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
-        pickle.dump(sampler, handle)
+        _SamplerPickler(handle).dump(sampler)
     os.replace(tmp, path)
 
 

@@ -157,7 +157,7 @@ class RayTuneBackend(Backend):
 
             from backends.optuna_samplers import make_sampler
 
-            define_by_run = DefineByRun(ctx.space)
+            define_by_run = ray_tune_space.DefineByRun(ctx.space)
             if len(ctx.objectives) > 1:
                 return OptunaSearch(space=define_by_run, metric=[objective_key(o.name) for o in ctx.objectives],
                                     mode=[o.direction for o in ctx.objectives], sampler=make_sampler("tpe", ctx.space, ctx.seed))
@@ -184,16 +184,3 @@ class RayTuneBackend(Backend):
             return MedianStoppingRule(time_attr="training_iteration", grace_period=1, min_samples_required=3,
                                       min_time_slice=max_epochs + 1, hard_stop=True)
         raise ValueError(f"unknown Ray Tune scheduler {ctx.pruner}")
-
-
-class DefineByRun:
-    """OptunaSearch's define-by-run space: the Optuna backend's own suggestions, as the space spells them (a class, so that
-    Ray can pickle the searcher's state)."""
-
-    def __init__(self, space: Any) -> None:
-        self.space = space
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
-        from backends.optuna_space import suggest
-
-        return suggest(trial, self.space)

@@ -103,3 +103,16 @@ def canonical_params(space: SearchSpace, config: dict[str, Any]) -> dict[str, An
 def native_form(param: Param) -> NativeForm:
     form = to_ray_form(param)
     return NativeForm(BACKEND, form.text, form.size, form.note)
+
+
+class DefineByRun:
+    """OptunaSearch's define-by-run space: the Optuna backend's own suggestions, as the space spells them (a class, so that
+    Ray can pickle the searcher's state)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        from backends.optuna_space import suggest
+
+        return suggest(trial, self.space)

@@ -34,7 +34,7 @@ def _search_alg(search: str, seed: int, space_name: str) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
     from backends.optuna_samplers import make_sampler
-    from backends.ray_tune_backend import DefineByRun
+    from backends.ray_tune_space import DefineByRun
 
     space = resolve_space(space_name)
     return OptunaSearch(space=DefineByRun(space), metric="score", mode="max", sampler=make_sampler("tpe", space, seed))

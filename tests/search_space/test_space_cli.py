@@ -52,9 +52,10 @@ def test_check_prints_one_line_per_problem_and_exits_2(tmp_path):
 def test_check_reports_backend_refusals(tmp_path):
     path = tmp_path / "log_step.json"
     lines, _ = check_refuses(path, '{"parameters": [{"name": "units", "type": "int", "low": 2, "high": 32, "step": 2, "log": true}]}')
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert any(line.startswith(f"error: {path}: optuna: cannot express parameter 'units'") for line in lines)
     assert any("keras-tuner: cannot express parameter 'units'" in line for line in lines)
+    assert any("ray-tune: cannot express parameter 'units' exactly: Ray has no log-scaled integer grid" in line for line in lines)
 
 
 def test_invalid_yaml_is_one_line(tmp_path):
