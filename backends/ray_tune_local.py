@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +94,11 @@ def local_ray(run_dir: Path, *, cpus: int, gpus: int) -> Iterator[str]:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     # Ray 2.60 turns token authentication on for a local cluster (a token in ~/.ray/auth_token) and says so on every start.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # A failed trial is recorded with its error (trials.jsonl, and Ray's own error.txt in its folder): not also a traceback
+    # of forty lines on the terminal for each one.
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _TrialFailureFilter) for f in controller.filters):
+        controller.addFilter(_TrialFailureFilter())
     temp_dir = TEMP_PREFIX + secrets.token_hex(4)
     try:
         ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
@@ -111,18 +115,16 @@ def local_ray(run_dir: Path, *, cpus: int, gpus: int) -> Iterator[str]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+class _TrialFailureFilter:
+    """Drops Ray's log record of each failed trial (its message and traceback); keeps everything else it says."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Trial task failed")
+
+
 def _keep_logs(temp_dir: Path, target: Path) -> None:
     """Ray's session logs (raylet, GCS, each worker's output) into the run folder."""
     for session in sorted(temp_dir.glob("session_2*")):
         logs = session / "logs"
         if logs.is_dir():
             shutil.copytree(logs, target / session.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock", "events"))
-
-
-def wait_until_gone(pids: list[int], timeout: float = 10.0) -> None:
-    """Wait for processes to end (a test's or a caller's check that nothing is left)."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in pids):
-        time.sleep(0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from backends.conformance import BackendConformance
 
 
@@ -23,6 +25,7 @@ class TestKerasTuner(BackendConformance):
 
 
 class TestRayTune(BackendConformance):
+    pytestmark = pytest.mark.slow  # every trial is a new Ray actor that imports TensorFlow: ~8 s here
     backend = "ray-tune"
     algorithms = ("random", "optuna", "hyperopt", "grid")
     multi_objective_algorithms = ("optuna", "random")  # random: refused
