@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.run.follow import POLL_SECONDS, TrialsTail, lost_running_files, record_lost_trial, start_ledger
+from bench.run.follow import POLL_SECONDS, TrialsTail, lost_running_files, record_lost_trial, session_startup_seconds, start_ledger
 from bench.run.ledger import Ledger, SharedGuard
 from bench.run.records import RunFolder
 from bench.run.runner import RunSetup, _now, finish_record
@@ -269,13 +269,7 @@ class Coordinator:
     def process_startup_seconds(self, trials: list[dict[str, Any]]) -> float | None:
         """From this command's process start to the first trial of this session (on any worker): interpreter, imports,
         data, the backend's set-up (a study, a server) and the workers' own start, as a one-process run records it."""
-        from bench.run.environment import process_started_at
-
-        session = [float(t["started_at_seconds"]) for t in trials
-                   if t.get("started_at_seconds") is not None and float(t["started_at_seconds"]) >= self.setup.spent_seconds]
-        if not session:
-            return None
-        return round(float(self.ledger.read()["origin"]) + min(session) - process_started_at(), 3)
+        return session_startup_seconds(self.ledger, trials, self.setup.spent_seconds)
 
     def finish(self, status: str) -> dict[str, Any]:
         if self.group is not None:

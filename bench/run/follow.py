@@ -32,6 +32,18 @@ def start_ledger(folder: RunFolder, done: list[dict[str, Any]], seconds: float, 
     return ledger
 
 
+def session_startup_seconds(ledger: Ledger, trials: list[dict[str, Any]], spent_before: float) -> float | None:
+    """From this command's process start to the first trial of this session (in any process): interpreter, imports, data,
+    the backend's set-up and its trial processes' own start. None before any trial of this session."""
+    from bench.run.environment import process_started_at
+
+    session = [float(t["started_at_seconds"]) for t in trials
+               if t.get("started_at_seconds") is not None and float(t["started_at_seconds"]) >= spent_before]
+    if not session:
+        return None
+    return round(float(ledger.read()["origin"]) + min(session) - process_started_at(), 3)
+
+
 class TrialsTail:
     """The lines appended to a run's trials.jsonl since the last read, as TrialRecords (a line a kill cut off is skipped)."""
 

@@ -437,15 +437,13 @@ def run_here(setup: RunSetup, *, quiet: bool) -> dict[str, Any]:
 def trial_processes_record(trials: list[dict[str, Any]], guard: Any, run: dict[str, Any], spent_before: float) -> dict[str, Any]:
     """run.json's figures for a run whose trials ran in processes of the library's own: memory is each trial process's (the
     driver's beside it), and start-up is from this command's start to the first trial process's start."""
-    from bench.run.environment import process_started_at
+    from bench.run.follow import session_startup_seconds
 
-    session = [float(t["started_at_seconds"]) for t in trials
-               if t.get("started_at_seconds") is not None and float(t["started_at_seconds"]) >= spent_before]
-    origin = float(guard.ledger.read()["origin"])
+    startup = session_startup_seconds(guard.ledger, trials, spent_before)
     return {
         "driver_memory_peak_bytes": peak_resident_bytes(),
         "memory_peak_bytes": max([int(t.get("memory_rss_bytes") or 0) for t in trials] + [0]),
-        **({"process_startup_seconds": round(origin + min(session) - process_started_at(), 3)} if session else {}),
+        **({"process_startup_seconds": startup} if startup is not None else {}),
     }
 
 
