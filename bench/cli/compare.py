@@ -6,58 +6,15 @@ import argparse
 import datetime as dt
 import math
 import os
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.cli.flags import add_task_and_budget_flags, forwarded_argv, positive_int
 from bench.errors import UsageError, excerpt
+from bench.run.matrix import Cell, CellResult, plan_cells, run_cells
 
-
-@dataclass(frozen=True)
-class Cell:
-    backend: str
-    algorithm: str
-    pruner: str | None
-    seed: int
-
-    @property
-    def run_id(self) -> str:
-        pruner = f"+{self.pruner}" if self.pruner not in (None, "none") else ""
-        return f"{self.backend}-{self.algorithm}{pruner}-s{self.seed}"
-
-
-def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int, first_seed: int = 0) -> list[Cell]:
-    """The matrix. An algorithm is 'NAME', 'BACKEND:NAME' or 'optuna:NAME+PRUNER'; a bare NAME applies to every backend that has it."""
-    from backends.registry import get_backend
-
-    chosen = {name: get_backend(name) for name in backends}
-    combos: list[tuple[str, str, str | None]] = []
-    if not algorithms:
-        combos = [(name, b.default_algorithm, None) for name, b in chosen.items()]
-    for spec in algorithms or []:
-        target, _, algo = spec.rpartition(":")
-        algo, _, pruner = algo.partition("+")
-        names = [target] if target else [n for n, b in chosen.items() if algo in b.algorithms]
-        if target and target not in chosen:
-            raise UsageError(f"--algorithms {spec}: backend '{target}' is not among --backends ({', '.join(backends)})")
-        if not names:
-            raise UsageError(f"--algorithms {spec}: no chosen backend has an algorithm '{algo}'")
-        for name in names:
-            backend = chosen[name]
-            if algo not in backend.algorithms:
-                raise UsageError(f"--algorithms {spec}: {name} has no algorithm '{algo}'; choose one of: {', '.join(backend.algorithms)}")
-            pruner = backend.pruner_aliases.get(pruner, pruner)
-            if pruner and pruner not in backend.pruners:
-                raise UsageError(f"--algorithms {spec}: {name} has no {backend.pruner_flag.lstrip('-')} '{pruner}'")
-            combos.append((name, algo, pruner or None))
-    for name in chosen:
-        if not any(c[0] == name for c in combos):
-            raise UsageError(f"--algorithms names nothing for backend '{name}'; add e.g. {name}:{chosen[name].default_algorithm}")
-    return [Cell(b, a, p, seed) for b, a, p in dict.fromkeys(combos) for seed in range(first_seed, first_seed + seeds)]
+__all__ = ["Cell", "plan_cells", "cmd_compare", "cmd_report", "add_parsers"]
 
 
 def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]:
@@ -72,8 +29,15 @@ def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     from bench.cli.flags import config_from_args
-    from bench.run.runner import CONCURRENT_RUNS_VARIABLE, prepare
+    from bench.run.runner import prepare
 
+    if args.suite:
+        from bench.cli.suite import cmd_suite
+
+        return cmd_suite(args)
+    if args.quick or args.reference:
+        raise UsageError(f"{'--quick' if args.quick else '--reference'} is for --suite FILE (a comparison across a suite's cases)")
+    args.seeds = 3 if args.seeds is None else args.seeds
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, but got {args.seeds}")
     first_seed = args.seed or 0
@@ -86,31 +50,37 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out) if args.out else Path(args.results_dir) / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
-           CONCURRENT_RUNS_VARIABLE: str(min(args.jobs, len(cells)))}
-
-    def run_cell(cell: Cell) -> tuple[Cell, int, str]:
-        if (runs_dir / cell.run_id / "run.json").exists():
-            return cell, 0, "already recorded"
-        proc = subprocess.run(_run_args(args, cell, runs_dir), env=env, capture_output=True, text=True, check=False)
-        tail = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-        return cell, proc.returncode, tail[-1] if tail else ""
-
     if not args.quiet:
         print(f"compare: {len(cells)} runs ({len(cells) // args.seeds} backend/algorithm x {args.seeds} seeds), {args.jobs} at a time -> {out}")
-    failures = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for cell, code, message in pool.map(run_cell, cells):
-            if not args.quiet:
-                print(f"  {cell.run_id}: {'ok' if code == 0 else f'exit {code} {message}'}", flush=True)
-            if code != 0:
-                failures.append(f"{cell.run_id} (exit {code}{': ' + message if message else ''})")
+    failures = run_matrix(cells, runs_dir, lambda cell: _run_args(args, cell, runs_dir), jobs=args.jobs, quiet=args.quiet)
     if failures:
         print(f"error: {len(failures)} run(s) failed: {'; '.join(failures)}", file=sys.stderr)
         if len(failures) < len(cells):
             _report([runs_dir], out, args)
         return 1
     return _report([runs_dir], out, args)
+
+
+def run_environment(concurrent_runs: int) -> dict[str, str]:
+    """The environment of each `bench run` a comparison starts: this checkout importable, and how many runs share the machine."""
+    from bench.run.runner import CONCURRENT_RUNS_VARIABLE
+
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+            CONCURRENT_RUNS_VARIABLE: str(concurrent_runs)}
+
+
+def run_matrix(cells: list[Cell], runs_dir: Path, argv_for: Any, *, jobs: int, quiet: bool, indent: str = "  ") -> list[str]:
+    """Run (or resume) every cell not yet complete; one line per cell unless `quiet`; the failures, each as one line."""
+    failures = []
+    result: CellResult
+    for result in run_cells(cells, runs_dir, argv_for, jobs=jobs, env=run_environment(min(jobs, len(cells)))):
+        ok = result.code == 0
+        if not quiet:
+            said = {"ran": "ok", "resumed": "resumed, ok"}.get(result.how, result.how) if ok else f"exit {result.code} {result.message}"
+            print(f"{indent}{result.cell.run_id}: {said}", flush=True)
+        if not ok:
+            failures.append(f"{result.cell.run_id} (exit {result.code}{': ' + result.message if result.message else ''})")
+    return failures
 
 
 def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:
@@ -174,7 +144,15 @@ def add_parsers(sub: Any) -> None:
     compare = sub.add_parser("compare", help="run backends x algorithms x seeds under one budget, then report")
     compare.add_argument("--backends", nargs="+", default=["optuna", "keras-tuner"], help="backends to compare (default: optuna keras-tuner)")
     compare.add_argument("--algorithms", nargs="+", help="NAME, BACKEND:NAME or optuna:NAME+PRUNER (default: each backend's default)")
-    compare.add_argument("--seeds", type=int, default=3, help="N seeds per backend/algorithm: --seed .. --seed+N-1 (default 3, from 0)")
+    compare.add_argument("--seeds", type=int, help="N seeds per backend/algorithm: --seed .. --seed+N-1 (default 3, from 0; "
+                                                   "--suite: each case's own)")
+    compare.add_argument("--suite", metavar="NAME|FILE", help="run every case of a suite (shipped: standard; or a YAML file) for "
+                                                              "every algorithm, then aggregate over cases: normalised scores, ranks, "
+                                                              "Friedman test, critical differences, performance profiles")
+    compare.add_argument("--quick", action="store_true", help="--suite: its quick form (the file's `quick` overrides; for CI)")
+    compare.add_argument("--reference", metavar="NAME|BACKEND:NAME",
+                         help="--suite: the search that scores 0 in normalised scores (default: random, each backend's own "
+                              "random search; BACKEND:NAME for one reference for all); added to the matrix if not listed")
     compare.add_argument("--jobs", type=positive_int, default=1, help="runs at once (default 1; more distorts timings on few cores)")
     compare.add_argument("--out", help="folder for runs and report (default results/compare-TIME)")
     compare.add_argument("--target", type=_target, help="objective value whose time-to-reach is tabulated (reached: at least it when maximised, at most when minimised)")

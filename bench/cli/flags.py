@@ -56,7 +56,7 @@ def add_task_and_budget_flags(parser: argparse.ArgumentParser) -> list[argparse.
     task = parser.add_argument_group("task")
     forwarded = [
         task.add_argument("--task", help="cnn (default), mlp-regression, synthetic, an installed task, or module:attr for your own"),
-        task.add_argument("--dataset", help="the cnn task's images: digits (default, offline), mnist, fashion_mnist, idx"),
+        task.add_argument("--dataset", help="cnn: digits (default, offline), mnist, fashion_mnist, idx; mlp-classification: breast_cancer (default), wine"),
         task.add_argument("--data-dir", help="folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)"),
         task.add_argument("--train-subset", type=positive_int, metavar="N", help="use N training examples (stratified for cnn)"),
         task.add_argument("--space", help="shipped space name or a YAML/JSON file (default: the task's own)"),

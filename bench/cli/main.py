@@ -148,9 +148,20 @@ def cmd_list() -> int:
         print(f"  {name}{' (default)' if name == 'cnn' else ''}: {shipped.summary}; space {shipped.space}")
     for name, target in registered().items():
         print(f"  {name}: installed ({target})")
+    from bench.task.mlp_classification import DATASETS
+
     print("datasets (--dataset, for the cnn task):")
     for name, text in DATASET_HELP.items():
         print(f"  {name}: {text}")
+    print("datasets (--dataset, for the mlp-classification task):")
+    for name, data in DATASETS.items():
+        print(f"  {name}: {data.summary}")
+    from bench.suite.spec import load_suite, shipped_suites
+
+    print("shipped suites (compare --suite NAME):")
+    for name in shipped_suites():
+        suite = load_suite(name)
+        print(f"  {name}: {len(suite.cases)} cases ({', '.join(c.name for c in suite.cases)})")
     print("shipped spaces (--space NAME):")
     for name, path in shipped_spaces().items():
         print(f"  {name}: {load_space(path).description}")
@@ -171,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
+            from bench.run.matrix import die_with_parent
+
+            die_with_parent()  # a run that `compare` started ends with it
             return cmd_run(args, ["-m", "bench", *argv])
         if args.command == "space":
             return cmd_space(args)

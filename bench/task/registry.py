@@ -34,6 +34,9 @@ SHIPPED: dict[str, ShippedTask] = {
                        "the tutorial's CNN on images (--dataset digits by default); maximises val_accuracy"),
     "mlp-regression": ShippedTask("bench.task.mlp_regression:make_mlp_regression_task", "mlp_regression",
                                   "an MLP on scikit-learn's diabetes data; minimises val_mse"),
+    "mlp-classification": ShippedTask("bench.task.mlp_classification:make_mlp_classification_task", "mlp_classification",
+                                      "the README's breast-cancer MLP on scikit-learn's tabular data (--dataset breast_cancer, "
+                                      "val_auc max; or wine, val_loss min)"),
     "synthetic": ShippedTask("bench.task.synthetic:make_synthetic_task", "synthetic",
                              "zero-cost: seeded learning curves computed from the params (plateaus, noise, NaN); maximises val_score"),
 }
@@ -139,7 +142,8 @@ def refuse_options(task_name: str, options: TaskOptions, *, allowed: tuple[str, 
     for name in ("dataset", "data_dir", "train_subset"):
         if getattr(options, name) is not None and name not in allowed:
             flag = "--" + name.replace("_", "-")
-            raise TaskError(f"{flag} is for the cnn task; task {task_name} brings its own data (drop {flag})")
+            users = "the cnn and mlp-classification tasks" if name == "dataset" else "the cnn task"
+            raise TaskError(f"{flag} is for {users}; task {task_name} brings its own data (drop {flag})")
 
 
 def load_task(reference: str, options: TaskOptions, *, split_seed: int = 0) -> LoadedTask:

@@ -46,7 +46,7 @@ SLOW_MIN_TASK = "backends.conformance:synthetic_loss_with_slow_epochs"  # the sa
         (["--task", "nope"], "unknown task 'nope'; known: cnn, mlp-regression, synthetic"),
         (["--task", "no_such_module:task"], "--task 'no_such_module:task': no module 'no_such_module' here"),
         (["--task", "bench.task.base:DIRECTIONS"], "--task 'bench.task.base:DIRECTIONS' is a tuple, not a bench.task.Task"),
-        (["--task", "mlp-regression", "--dataset", "digits"], "--dataset is for the cnn task; task mlp-regression brings its own data"),
+        (["--task", "mlp-regression", "--dataset", "digits"], "--dataset is for the cnn and mlp-classification tasks; task mlp-regression brings its own data"),
         (["--task", "synthetic", "--space", "small_cnn"], "which task synthetic does not read"),
         (["--steps-per-execution", "0"], "argument --steps-per-execution: expected a positive integer, got '0'"),
         (["--jit-compile", "maybe"], "argument --jit-compile: invalid choice: 'maybe'"),
