@@ -15,7 +15,7 @@ from bench.suite.spec import BUDGET_KEYS, CASE_OPTION_KEYS, Case, Suite, load_su
 
 # Flags a suite sets per case (or that mean nothing across cases with different objectives): refused beside --suite.
 SET_BY_THE_SUITE = (*CASE_OPTION_KEYS, *BUDGET_KEYS, "seeds")
-NOT_ACROSS_CASES = ("target", "objectives", "hv_reference", "hv_ideal")
+NOT_ACROSS_CASES = ("target", "objectives", "hv_reference", "hv_ideal", "storage")
 
 
 def refuse_per_case_flags(args: argparse.Namespace) -> None:
@@ -23,6 +23,7 @@ def refuse_per_case_flags(args: argparse.Namespace) -> None:
         if getattr(args, key, None) not in (None, False):
             flag = "--" + key.replace("_", "-")
             why = ("each case of the suite sets its own" if key in SET_BY_THE_SUITE
+                   else "every case's runs keep a study of their own, in their run folders" if key == "storage"
                    else "its cases have objectives of their own")
             raise UsageError(f"{flag} does not go with --suite: {why}; edit the suite file (or run `compare` without --suite)")
 
@@ -33,7 +34,7 @@ def plan_references(args: argparse.Namespace, cells: list[Cell]) -> tuple[list[C
 
     chosen = {name: get_backend(name) for name in args.backends}
     spec = args.reference or "random"
-    references = parse_algorithm(spec, chosen)
+    references = parse_algorithm(spec, chosen, flag="--reference")
     combos = list(dict.fromkeys([*((c.backend, c.algorithm, c.pruner) for c in cells), *references]))
     if ":" in spec:
         reference_of = {combo: references[0] for combo in combos}
@@ -54,18 +55,25 @@ def _case_run_args(args: argparse.Namespace, case: Case, cell: Cell, runs_dir: P
     return [*_run_args(args, cell, runs_dir), *case.run_flags()]
 
 
-def _check_case_folder(case_dir: Path, case: Case) -> None:
-    """A case folder holds the runs of one case definition: a changed definition is refused, not mixed in."""
+def _check_case_folder(case_dir: Path, case: Case, run_flags: list[str]) -> None:
+    """A case folder holds the runs of one case definition and one set of run flags (--workers, --device, ...): a changed
+    one is refused, not mixed in."""
     stored_path = case_dir / "case.json"
+    definition = {**case.to_dict(), "run_flags": run_flags}
     if stored_path.exists():
-        stored = json.loads(stored_path.read_text(encoding="utf-8"))
-        if stored != case.to_dict():
-            changed = sorted(k for k in {*stored, *case.to_dict()} if stored.get(k) != case.to_dict().get(k))
+        try:
+            stored = json.loads(stored_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if not isinstance(stored, dict):
+            raise UsageError(f"{stored_path}: unreadable; delete it (and that case's runs, if they are not of this definition)")
+        if stored != definition:
+            changed = sorted(k for k in {*stored, *definition} if stored.get(k) != definition.get(k))
             raise UsageError(f"case {case.name}: {case_dir} holds runs of another definition of it (field '{changed[0]}' "
                              f"was {excerpt(stored.get(changed[0]))}); delete that folder, or pass another --out")
     else:
         case_dir.mkdir(parents=True, exist_ok=True)
-        stored_path.write_text(json.dumps(case.to_dict(), indent=1) + "\n", encoding="utf-8")
+        stored_path.write_text(json.dumps(definition, indent=1) + "\n", encoding="utf-8")
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -93,8 +101,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
         print(f"suite {suite.name}{' (quick)' if suite.quick else ''}: {len(suite.cases)} cases, {runs} runs, {args.jobs} at a time -> {out}")
         if added:
             print(f"  reference added to the matrix: {', '.join(added)}")
+    from bench.cli.flags import forwarded_argv
+
+    run_flags = forwarded_argv(args, args.forwarded_flags)
     for case in suite.cases:
-        _check_case_folder(out / "cases" / case.name, case)
+        _check_case_folder(out / "cases" / case.name, case, run_flags)
     (out / "suite.json").write_text(json.dumps({"suite": suite.to_dict(), "backends": args.backends, "algorithms": args.algorithms,
                                                 "reference": args.reference or "random"}, indent=1) + "\n", encoding="utf-8")
     failures: list[str] = []
@@ -159,5 +170,9 @@ def report_suite(suite: Suite, plans: dict[str, list[Cell]], reference_of: dict[
     for label, reference in sorted(reference_labels.items()):
         if label != reference:
             notes.append(f"{label}: normalised against {reference}")
+    if len(set(reference_labels.values())) > 1:
+        notes.append(f"the normalised scores of different backends are measured from different references "
+                     f"({', '.join(sorted(set(reference_labels.values())))}): compare scores within a backend, read the ranks "
+                     "across backends, or pass --reference BACKEND:random for one scale")
     return build_suite_report(runsets, reference_labels, out, case_rows=rows, case_reports=reports,
                               title=f"tunebench suite {suite.name}{' (quick)' if suite.quick else ''}: {len(runsets)} cases", notes=notes)

@@ -65,11 +65,15 @@ def build_suite_report(cases: Mapping[str, RunSet], reference_of: Mapping[str, s
         notes.append(f"{row.label} on case {row.case}: no normalised score ({why})")
     summary = aggregate.score_summary(scored)
     values = aggregate.case_values(results)
-    incomplete = [c for c in values.index if values.loc[c].isna().any()]
-    if incomplete:
-        notes.append(f"left out of ranks and the Friedman test (an algorithm has no complete trial there): {', '.join(incomplete)}")
+    missing = values.isna().stack(future_stack=True)
+    for case, label in missing[missing].index:
+        notes.append(f"{label} on case {case}: no complete trial in any seed; ranked last there")
+    values = values.fillna(float("-inf"))  # a search that found nothing is ranked below every one that found something
+    no_result = scored[scored["best"].isna()]
+    for (case, label), group in no_result.groupby(["case", "label"]):
+        notes.append(f"{label} on case {case}: {len(group)} run(s) without a complete trial, left out of its mean score")
     result = aggregate.friedman(values)
-    ranks = aggregate.average_ranks(values.dropna())
+    ranks = aggregate.average_ranks(values)
     rank_table = ranks.T.assign(**{"mean rank": ranks.mean()}).sort_values("mean rank", kind="stable")
     rank_table = rank_table[["mean rank", *ranks.index]].rename(columns={c: f"rank {c}" for c in ranks.index})
     rank_table = rank_table.rename_axis("label").reset_index()

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.errors import UsageError
 
 PARENT_VARIABLE = "TUNEBENCH_DIE_WITH_PARENT"  # a `bench run` given this pid dies when that process does (Linux)
-RESUMABLE = ("running", "interrupted")  # run.json states a kill or Ctrl-C leaves
+RESUMABLE = ("running", "interrupted", "crashed")  # a kill or Ctrl-C, or a run-level error, left these: resumed, not redone
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,25 @@ class Cell:
         return f"{self.backend}-{self.algorithm}{pruner}-s{self.seed}"
 
 
-def parse_algorithm(spec: str, chosen: dict[str, object]) -> list[tuple[str, str, str | None]]:
-    """(backend, algorithm, pruner) for one 'NAME', 'BACKEND:NAME' or 'BACKEND:NAME+PRUNER' over the chosen backends."""
+def parse_algorithm(spec: str, chosen: dict[str, object], flag: str = "--algorithms") -> list[tuple[str, str, str | None]]:
+    """(backend, algorithm, pruner) for one 'NAME', 'BACKEND:NAME' or 'BACKEND:NAME+PRUNER' over the chosen backends
+    (pruner None for none: `optuna:tpe+none` is the cell `optuna:tpe`)."""
     target, _, algo = spec.rpartition(":")
     algo, _, pruner = algo.partition("+")
     names = [target] if target else [n for n, b in chosen.items() if algo in b.algorithms]  # type: ignore[attr-defined]
     if target and target not in chosen:
-        raise UsageError(f"--algorithms {spec}: backend '{target}' is not among --backends ({', '.join(chosen)})")
+        raise UsageError(f"{flag} {spec}: backend '{target}' is not among --backends ({', '.join(chosen)})")
     if not names:
-        raise UsageError(f"--algorithms {spec}: no chosen backend has an algorithm '{algo}'")
+        raise UsageError(f"{flag} {spec}: no chosen backend has an algorithm '{algo}'")
     combos = []
     for name in names:
         backend: object = chosen[name]
         if algo not in backend.algorithms:  # type: ignore[attr-defined]
-            raise UsageError(f"--algorithms {spec}: {name} has no algorithm '{algo}'; choose one of: {', '.join(backend.algorithms)}")  # type: ignore[attr-defined]
+            raise UsageError(f"{flag} {spec}: {name} has no algorithm '{algo}'; choose one of: {', '.join(backend.algorithms)}")  # type: ignore[attr-defined]
         resolved = backend.pruner_aliases.get(pruner, pruner)  # type: ignore[attr-defined]
         if resolved and resolved not in backend.pruners:  # type: ignore[attr-defined]
-            raise UsageError(f"--algorithms {spec}: {name} has no {backend.pruner_flag.lstrip('-')} '{resolved}'")  # type: ignore[attr-defined]
-        combos.append((name, algo, resolved or None))
+            raise UsageError(f"{flag} {spec}: {name} has no {backend.pruner_flag.lstrip('-')} '{resolved}'")  # type: ignore[attr-defined]
+        combos.append((name, algo, None if resolved in (None, "", "none") else resolved))
     return combos
 
 
@@ -76,10 +77,16 @@ def plan_cells(backends: list[str], algorithms: list[str] | None, seeds: int, fi
 
 def run_status(folder: Path) -> str | None:
     """The status run.json states (None: no run.json, so nothing of the run was recorded)."""
-    try:
-        return str(json.loads((folder / "run.json").read_text(encoding="utf-8")).get("status"))
-    except (OSError, ValueError):
+    path = folder / "run.json"
+    if not path.exists():
         return None
+    try:
+        status = json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if not isinstance(status, str):
+        raise UsageError(f"{path}: unreadable, or it states no status; look at that run, or delete its folder to run it again")
+    return status
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ def run_cells(cells: list[Cell], runs_dir: Path, argv_for: Callable[[Cell], list
             how = "resumed"
         elif folder.exists():  # killed before its run.json was written: nothing finished in it
             shutil.rmtree(folder)
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: this pool thread waits in subprocess.run
+        # until the run has ended, so a run outlives its thread only if the whole comparison died.
         proc = subprocess.run(argv, env={**env, PARENT_VARIABLE: str(os.getpid())}, capture_output=True, text=True, check=False)
         tail = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         return CellResult(cell, proc.returncode, how, tail[-1] if tail else "")

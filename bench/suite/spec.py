@@ -24,7 +24,7 @@ BUDGET_KEYS = ("trials", "max_epochs", "epoch_budget", "time_budget")
 CASE_OPTION_KEYS = ("task", "dataset", "data_dir", "train_subset", "space", "patience")
 CASE_KEYS = ("name", *CASE_OPTION_KEYS, "seeds", "budget", "quick")
 SUITE_KEYS = ("name", "description", "seeds", "budget", "quick", "cases")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class SuiteError(UsageError):
@@ -96,6 +96,7 @@ def load_suite(reference: str, *, quick: bool = False) -> Suite:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SuiteError(f"{path}: not a readable YAML file ({excerpt(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 100)})") from None
+    suite_from_dict(data, where=str(path), quick=not quick)  # both forms checked: a typo in `quick` fails here, not in CI
     return suite_from_dict(data, where=str(path), quick=quick)
 
 
@@ -106,12 +107,12 @@ def suite_from_dict(data: Any, *, where: str = "suite", quick: bool = False) -> 
     name = _name(data.get("name"), f"{where}: suite name")
     overrides = _mapping(data.get("quick"), f"{where}: quick") if quick else {}
     _refuse_unknown(overrides, ("seeds", "budget"), f"{where}: quick")
-    seeds = _positive(overrides.get("seeds", data.get("seeds", 3)), f"{where}: seeds")
-    budget = {**_budget(data.get("budget"), f"{where}: budget"), **_budget(overrides.get("budget"), f"{where}: quick.budget")}
+    seeds = _positive(data.get("seeds", 3), f"{where}: seeds")
+    budget = _budget(data.get("budget"), f"{where}: budget")
     cases = data.get("cases")
     if not isinstance(cases, list) or not cases:
         raise SuiteError(f"{where}: 'cases' must be a non-empty list of cases (each a mapping with name and task)")
-    built = tuple(_case(item, i, where, seeds, budget, quick) for i, item in enumerate(cases))
+    built = tuple(_case(item, i, where, seeds, budget, quick, overrides) for i, item in enumerate(cases))
     names = [c.name for c in built]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -122,7 +123,9 @@ def suite_from_dict(data: Any, *, where: str = "suite", quick: bool = False) -> 
     return Suite(name=name, cases=built, description=description, source=where, quick=quick)
 
 
-def _case(item: Any, index: int, where: str, seeds: int, budget: dict[str, Any], quick: bool) -> Case:
+def _case(item: Any, index: int, where: str, seeds: int, budget: dict[str, Any], quick: bool,
+          quick_suite: Mapping[str, Any]) -> Case:
+    """Later wins: the suite's values, the case's, the suite's `quick` block, the case's `quick` block."""
     label = f"{where}: case {excerpt(item.get('name'))}" if isinstance(item, Mapping) and "name" in item else f"{where}: case #{index + 1}"
     if not isinstance(item, Mapping):
         raise SuiteError(f"{label}: must be a mapping (name, task, dataset, ...), but got {excerpt(item)}")
@@ -130,9 +133,12 @@ def _case(item: Any, index: int, where: str, seeds: int, budget: dict[str, Any],
     overrides = _mapping(item.get("quick"), f"{label}: quick") if quick else {}
     _refuse_unknown(overrides, tuple(k for k in CASE_KEYS if k not in ("name", "quick")), f"{label}: quick")
     merged = {**{k: v for k, v in item.items() if k != "quick"}, **{k: v for k, v in overrides.items() if k != "budget"}}
+    chosen_seeds = overrides.get("seeds", quick_suite.get("seeds", item.get("seeds", seeds)))
     case = Case(name=_name(merged.get("name"), f"{label}: name"),
-                seeds=_positive(merged.get("seeds", seeds), f"{label}: seeds"),
-                budget={**budget, **_budget(item.get("budget"), f"{label}: budget"), **_budget(overrides.get("budget"), f"{label}: quick.budget")})
+                seeds=_positive(chosen_seeds, f"{label}: seeds"),
+                budget={**budget, **_budget(item.get("budget"), f"{label}: budget"),
+                        **_budget(quick_suite.get("budget"), f"{where}: quick.budget"),
+                        **_budget(overrides.get("budget"), f"{label}: quick.budget")})
     for key in ("task", "dataset", "data_dir", "space"):
         if merged.get(key) is not None:
             if not isinstance(merged[key], str) or not merged[key]:
@@ -159,7 +165,7 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def _name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not NAME.match(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         raise SuiteError(f"{where}: {excerpt(value)} is not a name (letters, digits, '-', '_', '.'; up to 64; it names a folder)")
     return value
 

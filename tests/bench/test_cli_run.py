@@ -43,7 +43,7 @@ SLOW_MIN_TASK = "backends.conformance:synthetic_loss_with_slow_epochs"  # the sa
         (["--seed", "-1"], "argument --seed: expected a seed from 0 to"),
         (["--time-budget", "inf"], "argument --time-budget: expected positive, finite seconds, got 'inf'"),
         (["--space", "x" * 30_000], "is neither a file nor a shipped space"),
-        (["--task", "nope"], "unknown task 'nope'; known: cnn, mlp-regression, synthetic"),
+        (["--task", "nope"], "unknown task 'nope'; known: cnn, mlp-regression, mlp-classification, synthetic"),
         (["--task", "no_such_module:task"], "--task 'no_such_module:task': no module 'no_such_module' here"),
         (["--task", "bench.task.base:DIRECTIONS"], "--task 'bench.task.base:DIRECTIONS' is a tuple, not a bench.task.Task"),
         (["--task", "mlp-regression", "--dataset", "digits"], "--dataset is for the cnn and mlp-classification tasks; task mlp-regression brings its own data"),

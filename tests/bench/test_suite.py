@@ -65,6 +65,7 @@ def killed_and_resumed(tmp_path_factory):
     return tmp, out, short_before, killed_status, again
 
 
+@pytest.mark.slow
 def test_a_killed_suite_continues_where_it_stopped(killed_and_resumed):
     _, out, short_before, killed_status, again = killed_and_resumed
     assert again.returncode == 0, error_lines(again.stderr)
@@ -84,6 +85,7 @@ def test_a_killed_suite_continues_where_it_stopped(killed_and_resumed):
     assert {name: (run / "trials.jsonl").read_bytes() for name, run in _runs(out, "short").items()} == short_before
 
 
+@pytest.mark.slow
 def test_the_killed_run_keeps_its_budget_and_agrees_with_optunas_storage(killed_and_resumed):
     _, out, _, _, _ = killed_and_resumed
     for case, trials in (("short", 3), ("long", 6)):
@@ -120,6 +122,7 @@ def _direct_scores(out: Path) -> tuple[dict[tuple[str, str], float], dict[tuple[
     return scores, reach
 
 
+@pytest.mark.slow
 def test_the_report_agrees_with_a_direct_count_from_the_records(killed_and_resumed):
     _, out, _, _, _ = killed_and_resumed
     scores, reach = _direct_scores(out)
@@ -139,6 +142,7 @@ def test_the_report_agrees_with_a_direct_count_from_the_records(killed_and_resum
     assert any(math.isfinite(t) for t in reach.values()) and len(reach) < 16  # some targets were reached, not all
 
 
+@pytest.mark.slow
 def test_the_summary_links_each_cases_own_report(killed_and_resumed):
     from lxml import html as lxml_html
 
@@ -151,6 +155,7 @@ def test_the_summary_links_each_cases_own_report(killed_and_resumed):
     assert {"Normalised score", "Ranks", "Performance profiles"} <= set(headings)
 
 
+@pytest.mark.slow
 def test_deleting_one_cases_runs_reruns_that_case_only(killed_and_resumed):
     import shutil
 
@@ -166,6 +171,7 @@ def test_deleting_one_cases_runs_reruns_that_case_only(killed_and_resumed):
     assert all(len(_records(run)) == 3 for run in _runs(out, "short").values())
 
 
+@pytest.mark.slow
 def test_a_changed_case_definition_is_refused_not_mixed_in(killed_and_resumed, tmp_path):
     tmp, out, _, _, _ = killed_and_resumed
     changed = tmp_path / "suite.yaml"
@@ -179,6 +185,11 @@ def test_a_changed_case_definition_is_refused_not_mixed_in(killed_and_resumed, t
 @pytest.mark.parametrize(("suite", "flags", "message"), [
     (SUITE, ["--trials", "4"], "error: --trials does not go with --suite: each case of the suite sets its own; edit the suite file"),
     (SUITE, ["--target", "0.9"], "error: --target does not go with --suite: its cases have objectives of their own"),
+    (SUITE, ["--storage", "postgresql://u@localhost/db"], "error: --storage does not go with --suite: every case's runs keep a study"),
+    (SUITE, ["--reference", "optuna:nope"], "error: --reference optuna:nope: optuna has no algorithm 'nope'"),
+    (SUITE.replace("budget: {max_epochs: 2}", "budget: {max_epochs: 2}\nquick: {seeds: 1, budgte: {}}"), [],
+     "error: SUITE: quick: unknown key 'budgte'; allowed: seeds, budget"),  # checked without --quick too
+    (SUITE.replace("name: two-cases", "name: \"two cases\""), [], "error: SUITE: suite name: 'two cases' is not a name"),
     (SUITE.replace("task: synthetic, budget: {trials: 3}", "task: synthetic, budget: {trails: 3}"), [],
      "error: SUITE: case 'short': budget: unknown key 'trails'; allowed: trials, max_epochs, epoch_budget, time_budget"),
     (SUITE.replace("seeds: 2", "seeds: 0"), [], "error: SUITE: seeds: expected a positive integer, but got 0"),
@@ -209,3 +220,117 @@ def test_suite_names_a_missing_file_and_the_shipped_suites(tmp_path):
     (line,) = error_lines(result.stderr)
     assert line.startswith("error: --suite '") and "nope.yaml" in line
     assert line.endswith(": no such file, and no shipped suite of that name (shipped: standard)")
+
+
+QUICK = ("compare", "--suite", "standard", "--quick", "--backends", "optuna", "keras-tuner", "--algorithms", "optuna:tpe",
+         "keras-tuner:random", "--reference", "optuna:random")
+
+
+@pytest.fixture(scope="module")
+def shipped_quick_suite(tmp_path_factory):
+    """The shipped suite's quick form, really trained: five cases, three algorithms (the reference included), one seed."""
+    out = tmp_path_factory.mktemp("quick") / "out"
+    result = bench(*QUICK, "--out", str(out), timeout=1200)
+    assert result.returncode == 0, error_lines(result.stderr)
+    return out, result
+
+
+@pytest.mark.slow
+def test_the_shipped_quick_suite_reports_scores_ranks_and_a_cd_diagram_over_its_cases(shipped_quick_suite):
+    from scipy import stats
+
+    out, result = shipped_quick_suite
+    cases = ["digits-cnn", "fashion-cnn", "diabetes-mlp", "breast-cancer-mlp", "wine-mlp"]
+    scores = pd.read_csv(out / "summary" / "normalised_scores.csv").set_index("label")
+    assert sorted(scores.index) == ["keras-tuner/random", "optuna/random", "optuna/tpe"]
+    assert [c.removeprefix("score ") for c in scores.columns if c.startswith("score ")] == cases
+    assert scores["cases scored"].min() >= 4
+    # Mean ranks, recomputed with scipy from every run's own best value (run.json + trials.jsonl, not the report's tables).
+    bests = {}
+    for case in cases:
+        for name, run in _runs(out, case).items():
+            direction = json.loads((run / "run.json").read_text())["task"]["objective"]["direction"]
+            values = [r["objective"] for r in _records(run) if r["state"] == "complete"]
+            bests[(case, name)] = (max(values) if direction == "max" else -min(values))
+    labels = {"optuna/tpe": "optuna-tpe-s0", "keras-tuner/random": "keras-tuner-random-s0", "optuna/random": "optuna-random-s0"}
+    ranks = {label: [] for label in labels}
+    for case in cases:
+        order = stats.rankdata([-bests[(case, name)] for name in labels.values()])
+        for label, rank in zip(labels, order):
+            ranks[label].append(rank)
+    written = pd.read_csv(out / "summary" / "ranks.csv").set_index("label")
+    for label, values in ranks.items():
+        assert written.loc[label, "mean rank"] == pytest.approx(sum(values) / len(values)), label
+    friedman = pd.read_csv(out / "summary" / "friedman.csv").iloc[0]
+    expected = stats.friedmanchisquare(*([bests[(c, labels[label])] for c in cases] for label in labels))
+    assert friedman["cases"] == 5 and friedman["Friedman chi2"] == pytest.approx(expected.statistic)
+    # Normalised scores, recomputed from the same records: (best - reference) / (case best - reference), signed values.
+    for case in cases:
+        case_best, reference = max(bests[(case, n)] for n in labels.values()), bests[(case, "optuna-random-s0")]
+        for label, name in labels.items():
+            expected_score = math.nan if case_best == reference else (bests[(case, name)] - reference) / (case_best - reference)
+            assert scores.loc[label, f"score {case}"] == pytest.approx(expected_score, nan_ok=True), (case, label)
+    assert "Friedman:" in result.stdout and "reference added to the matrix: optuna/random" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_suite_report_opens_in_a_browser_with_its_diagram_and_profiles(shipped_quick_suite, tmp_path):
+    import base64
+    import io
+    import shutil
+    import subprocess
+
+    import matplotlib.image as mpimg
+    from lxml import html as lxml_html
+
+    out, _ = shipped_quick_suite
+    page = lxml_html.fromstring((out / "report.html").read_text(encoding="utf-8"))
+    figures = {img.get("alt"): img.get("src") for img in page.iter("img")}
+    assert set(figures) == {"critical-difference diagram", "performance profiles"}
+    for alt, src in figures.items():
+        assert src.startswith("data:image/png;base64,"), alt
+        assert mpimg.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png").std() > 0.01, alt
+    assert "no critical-difference diagram" not in page.text_content()
+    if not shutil.which("chromium"):
+        pytest.skip("headless Chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1300,3000",
+                    (out / "report.html").as_uri()], capture_output=True, timeout=120, check=False)
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[0] >= 2000 and pixels.std() > 0.05
+
+
+def test_quick_overrides_win_over_the_cases_own_values(tmp_path):
+    from bench.suite.spec import load_suite
+
+    path = tmp_path / "suite.yaml"
+    path.write_text("""
+name: s
+seeds: 3
+budget: {max_epochs: 4, epoch_budget: 40}
+quick: {seeds: 1, budget: {epoch_budget: 6}}
+cases:
+- {name: big, task: cnn, seeds: 5, budget: {epoch_budget: 100}, train_subset: 900, quick: {train_subset: 300}}
+- {name: plain, task: mlp-regression, quick: {budget: {max_epochs: 2}}}
+""")
+    full, quick = load_suite(str(path)), load_suite(str(path), quick=True)
+    assert [(c.seeds, dict(c.budget), c.train_subset) for c in full.cases] == [
+        (5, {"max_epochs": 4, "epoch_budget": 100}, 900), (3, {"max_epochs": 4, "epoch_budget": 40}, None)]
+    assert [(c.seeds, dict(c.budget), c.train_subset) for c in quick.cases] == [
+        (1, {"max_epochs": 4, "epoch_budget": 6}, 300), (1, {"max_epochs": 2, "epoch_budget": 6}, None)]
+    assert quick.cases[0].run_flags() == ["--task", "cnn", "--train-subset", "300", "--max-epochs", "4", "--epoch-budget", "6"]
+
+
+def test_the_shipped_suite_has_five_offline_cases_and_a_small_quick_form():
+    import yaml
+
+    from bench.suite.spec import SHIPPED_DIR, load_suite
+
+    raw = yaml.safe_load((SHIPPED_DIR / "standard.yaml").read_text())
+    full, quick = load_suite("standard"), load_suite("standard", quick=True)
+    assert [c.name for c in full.cases] == [c["name"] for c in raw["cases"]] and len(full.cases) >= 5
+    assert {c.task for c in full.cases} >= {"cnn", "mlp-regression", "mlp-classification"}
+    assert {c.dataset for c in full.cases if c.task == "cnn"} == {"digits", "fashion_mnist"}
+    assert all(c.seeds == raw["seeds"] and dict(c.budget) == raw["budget"] for c in full.cases)
+    assert all(c.seeds == 1 and c.budget["epoch_budget"] <= 6 for c in quick.cases)

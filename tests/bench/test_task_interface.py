@@ -87,7 +87,7 @@ def test_a_factory_gets_the_options_only_when_it_asks_for_one_argument(factory, 
 def test_unknown_task_names_are_refused_without_importing_anything():
     check_reference("cnn")
     check_reference("some_module:task")
-    with pytest.raises(TaskError, match="unknown task 'nope'; known: cnn, mlp-regression, synthetic"):
+    with pytest.raises(TaskError, match="unknown task 'nope'; known: cnn, mlp-regression, mlp-classification, synthetic"):
         check_reference("nope")
     # In a fresh interpreter (this one has imported everything already): no heavy library, and no task module, is loaded.
     code = ("import sys\nfrom bench.task.registry import check_reference\ncheck_reference('cnn'); check_reference('some_module:task')\n"

@@ -69,12 +69,15 @@ def test_pairs_further_apart_than_the_cd_are_those_scikit_posthocs_calls_signifi
     values = pd.DataFrame(rng.normal(size=(20, 4)) + np.array([0.0, 0.3, 1.0, 1.6]), columns=list("pqrs"))
     result = aggregate.friedman(values)
     p_values = aggregate.nemenyi_p_values(values)
+    outcomes = []
     for a in values.columns:
         for b in values.columns:
             if a < b:
                 apart = abs(result.mean_ranks[a] - result.mean_ranks[b])
                 if abs(apart - result.critical_difference) > 0.05:  # not at the boundary
                     assert (apart > result.critical_difference) == (p_values.loc[a, b] < 0.05), (a, b)
+                    outcomes.append(apart > result.critical_difference)
+    assert len(outcomes) >= 5 and set(outcomes) == {True, False}  # both kinds of pair were checked
 
 
 def _results(rows: list[tuple[str, str, int, float]], direction: str) -> pd.DataFrame:
@@ -126,3 +129,27 @@ def test_profile_counts_pairs_that_reached_each_target_by_each_time():
     assert aggregate.share_reached(curve, "seconds", "a", 0.5, 1e9) == 0.75  # one pair never reached it
     epochs = aggregate.profile(events, "epochs")
     assert epochs["epochs"].tolist() == [2.0, 4.0, 6.0] and epochs["share"].tolist() == [0.25, 0.5, 0.75]
+
+
+def test_reach_follows_finish_order_the_direction_and_skips_failed_trials():
+    from bench.report.load import RunSet
+    from bench.task.base import Objective
+
+    runs = pd.DataFrame([{"run_id": "ref-s0", "label": "ref", "seed": 0, "best_objective": 2.0},
+                         {"run_id": "alg-s0", "label": "alg", "seed": 0, "best_objective": 1.0}])
+    trials = pd.DataFrame([
+        {"run_id": "ref-s0", "label": "ref", "seed": 0, "number": 0, "objective": 2.0, "finished_at_seconds": 5.0, "cumulative_epochs": 3},
+        {"run_id": "alg-s0", "label": "alg", "seed": 0, "number": 0, "objective": None, "finished_at_seconds": 1.0, "cumulative_epochs": 1},
+        {"run_id": "alg-s0", "label": "alg", "seed": 0, "number": 2, "objective": 1.8, "finished_at_seconds": 2.0, "cumulative_epochs": 3},
+        {"run_id": "alg-s0", "label": "alg", "seed": 0, "number": 1, "objective": 1.9, "finished_at_seconds": 3.0, "cumulative_epochs": 6},
+        {"run_id": "alg-s0", "label": "alg", "seed": 0, "number": 3, "objective": 1.0, "finished_at_seconds": 4.0, "cumulative_epochs": 9},
+    ])
+    runset = RunSet(runs=runs, trials=trials, raw_runs=[], trials_by_run={}, objective=Objective("val_loss", "min"))
+    results = _results([("m", "ref", 0, 2.0), ("m", "alg", 0, 1.0)], "min").assign(run_id=["ref-s0", "alg-s0"])
+    scored = aggregate.normalised_scores(results, {"ref": "ref", "alg": "ref"})
+    events = aggregate.reach_events({"m": runset}, scored, targets=(0.1, 0.25, 1.0)).set_index(["label", "target"])
+    # alg's running best, in finish order: failed, 1.8 (closes 0.2 of the gap 2.0 -> 1.0), still 1.8, then 1.0 (all of it)
+    assert events.loc[("alg", 0.1), ["seconds", "epochs"]].tolist() == [2.0, 3.0]
+    assert events.loc[("alg", 0.25), ["seconds", "epochs"]].tolist() == [4.0, 9.0]
+    assert events.loc[("alg", 1.0), ["seconds", "epochs"]].tolist() == [4.0, 9.0]
+    assert events.loc[("ref", 0.1), ["seconds", "epochs"]].isna().all()  # the reference itself scores 0: it reaches no positive target

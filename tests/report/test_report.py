@@ -218,7 +218,7 @@ def test_report_cli_bad_input_is_one_line_exit_2(recorded, tmp_path):
     assert unknown.returncode == 2 and len(error_lines(unknown.stderr)) == 1 and "unknown backend 'hyperopt'" in unknown.stderr
     no_task = bench("compare", "--task", "nope", "--seeds", "1", "--results-dir", str(tmp_path))
     assert no_task.returncode == 2 and error_lines(no_task.stderr) == [
-        "error: unknown task 'nope'; known: cnn, mlp-regression, synthetic, or module:attribute for your own (see `python -m bench list`)"]
+        "error: unknown task 'nope'; known: cnn, mlp-regression, mlp-classification, synthetic, or module:attribute for your own (see `python -m bench list`)"]
     good = bench("report", str(recorded / "optuna-tpe-s0"), "--out", str(tmp_path / "r"), "--quiet")
     assert good.returncode == 0, good.stderr
     assert (tmp_path / "r" / "report.html").exists()
