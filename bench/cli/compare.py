@@ -103,6 +103,13 @@ def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     first = Path(args.runs[0])
+    if len(args.runs) == 1 and (first / "suite.json").is_file():  # a suite's folder: its report over cases, rebuilt
+        from bench.cli.suite import print_suite_report, rebuild_suite_report
+
+        if args.out:
+            raise UsageError("--out: a suite's report is rebuilt in its own folder (report.html, summary/, cases/*/report/)")
+        print_suite_report(rebuild_suite_report(first, allow_mixed=args.allow_mixed), quiet=args.quiet)
+        return 0
     if args.out:
         out = Path(args.out)
     elif len(args.runs) == 1 and not (first / "run.json").exists():

@@ -106,8 +106,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     run_flags = forwarded_argv(args, args.forwarded_flags)
     for case in suite.cases:
         _check_case_folder(out / "cases" / case.name, case, run_flags)
-    (out / "suite.json").write_text(json.dumps({"suite": suite.to_dict(), "backends": args.backends, "algorithms": args.algorithms,
-                                                "reference": args.reference or "random"}, indent=1) + "\n", encoding="utf-8")
+    (out / "suite.json").write_text(json.dumps({
+        "suite": suite.to_dict(), "backends": args.backends, "algorithms": args.algorithms, "reference": args.reference or "random",
+        "plans": {name: [[c.backend, c.algorithm, c.pruner, c.seed] for c in cells] for name, cells in plans.items()},
+        "reference_of": [[list(combo), list(reference)] for combo, reference in reference_of.items()],
+    }, indent=1) + "\n", encoding="utf-8")
     failures: list[str] = []
     for case in suite.cases:
         runs_dir = out / "cases" / case.name / "runs"
@@ -118,8 +121,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
                                                             _case_run_args(args, case, cell, runs_dir), jobs=args.jobs, quiet=args.quiet)]
     if failures:
         print(f"error: {len(failures)} run(s) failed: {'; '.join(failures)}", file=sys.stderr)
-    report = report_suite(suite, plans, reference_of, out, allow_mixed=args.allow_mixed)
-    if not args.quiet:
+    print_suite_report(report_suite(suite, plans, reference_of, out, allow_mixed=args.allow_mixed), quiet=args.quiet)
+    return 1 if failures else 0
+
+
+def print_suite_report(report: Any, *, quiet: bool) -> None:
+    if not quiet:
         print()
         print(report.summary.to_markdown(index=False, floatfmt=".3g"))
         print()
@@ -128,7 +135,22 @@ def cmd_suite(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"report: {report.html}")
-    return 1 if failures else 0
+
+
+def rebuild_suite_report(out: Path, *, allow_mixed: bool = False) -> Any:
+    """`bench report SUITE_FOLDER`: the suite's report again, from suite.json and the recorded runs alone."""
+    from dataclasses import fields
+
+    try:
+        stored = json.loads((out / "suite.json").read_text(encoding="utf-8"))
+        suite = Suite(**{**stored["suite"], "cases": tuple(
+            Case(**{f.name: case[f.name] for f in fields(Case) if f.name in case}) for case in stored["suite"]["cases"])})
+        plans = {name: [Cell(*cell) for cell in cells] for name, cells in stored["plans"].items()}
+        reference_of = {tuple(combo): tuple(reference) for combo, reference in stored["reference_of"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{out / 'suite.json'}: unreadable ({type(exc).__name__}); run the suite's `compare --suite` command "
+                         "again to rewrite it") from None
+    return report_suite(suite, plans, reference_of, out, allow_mixed=allow_mixed)
 
 
 def _case_config(case: Case) -> dict[str, Any]:

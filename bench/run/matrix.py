@@ -120,8 +120,13 @@ def run_cells(cells: list[Cell], runs_dir: Path, argv_for: Callable[[Cell], list
         tail = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         return CellResult(cell, proc.returncode, how, tail[-1] if tail else "")
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         yield from pool.map(one, cells)
+    except BaseException:  # Ctrl-C (or the caller stopped reading): start no further run; the running ones end on their own
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def die_with_parent() -> None:

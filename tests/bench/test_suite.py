@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,8 @@ import pytest
 
 from bench.run.environment import process_alive
 from tests.helpers import Holds, bench, error_lines, start_bench, wait_for
+
+pytestmark = pytest.mark.xdist_group("suite")  # its module fixtures (a killed suite, the shipped quick suite) run once
 
 SUITE = """
 name: two-cases
@@ -153,6 +156,17 @@ def test_the_summary_links_each_cases_own_report(killed_and_resumed):
     assert all((out / link).is_file() for link in links)
     headings = [h.text_content() for h in page.iter("h2")]
     assert {"Normalised score", "Ranks", "Performance profiles"} <= set(headings)
+
+
+@pytest.mark.slow
+def test_bench_report_rebuilds_the_suites_report_from_its_folder_alone(killed_and_resumed):
+    _, out, _, _, _ = killed_and_resumed
+    before = {name: (out / "summary" / name).read_text() for name in ("normalised_scores.csv", "ranks.csv", "profile_epochs.csv")}
+    (out / "report.html").unlink()
+    result = bench("report", str(out))
+    assert result.returncode == 0, error_lines(result.stderr)
+    assert (out / "report.html").is_file() and f"report: {out / 'report.html'}" in result.stdout
+    assert {name: (out / "summary" / name).read_text() for name in before} == before
 
 
 @pytest.mark.slow
@@ -334,3 +348,33 @@ def test_the_shipped_suite_has_five_offline_cases_and_a_small_quick_form():
     assert {c.dataset for c in full.cases if c.task == "cnn"} == {"digits", "fashion_mnist"}
     assert all(c.seeds == raw["seeds"] and dict(c.budget) == raw["budget"] for c in full.cases)
     assert all(c.seeds == 1 and c.budget["epoch_budget"] <= 6 for c in quick.cases)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_suite_at_once_and_the_same_command_finishes_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    out = tmp_path / "out"
+    holds = Holds(tmp_path / "holds", (4, 1))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **holds.env}
+    suite = subprocess.Popen([sys.executable, "-m", "bench", *_suite_args(tmp_path, out)], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # a terminal's own group
+    holds.wait(4, 1)
+    os.killpg(suite.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group: the suite and its run
+    holds.release_all()
+    suite.communicate(timeout=120)
+    assert suite.returncode == 130
+    runs = _runs(out, "long")
+    assert list(runs) == ["optuna-qmc-s0"]  # no further run was started after Ctrl-C
+    assert json.loads((runs["optuna-qmc-s0"] / "run.json").read_text())["status"] == "interrupted"
+    kept = _records(runs["optuna-qmc-s0"])
+    again = bench(*_suite_args(tmp_path, out))
+    assert again.returncode == 0, error_lines(again.stderr)
+    finished = _records(_runs(out, "long")["optuna-qmc-s0"])
+    assert finished[: len(kept)] == kept and sorted(r["number"] for r in finished) == list(range(6))
+    assert len(_runs(out, "long")) == 4
