@@ -237,7 +237,7 @@ def test_suite_names_a_missing_file_and_the_shipped_suites(tmp_path):
 
 
 QUICK = ("compare", "--suite", "standard", "--quick", "--backends", "optuna", "keras-tuner", "--algorithms", "optuna:tpe",
-         "keras-tuner:random", "--reference", "optuna:random")
+         "optuna:random", "keras-tuner:random", "--reference", "keras-tuner:random")
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,6 @@ def test_the_shipped_quick_suite_reports_scores_ranks_and_a_cd_diagram_over_its_
     scores = pd.read_csv(out / "summary" / "normalised_scores.csv").set_index("label")
     assert sorted(scores.index) == ["keras-tuner/random", "optuna/random", "optuna/tpe"]
     assert [c.removeprefix("score ") for c in scores.columns if c.startswith("score ")] == cases
-    assert scores["cases scored"].min() >= 4
     # Mean ranks, recomputed with scipy from every run's own best value (run.json + trials.jsonl, not the report's tables).
     bests = {}
     for case in cases:
@@ -280,11 +279,13 @@ def test_the_shipped_quick_suite_reports_scores_ranks_and_a_cd_diagram_over_its_
     assert friedman["cases"] == 5 and friedman["Friedman chi2"] == pytest.approx(expected.statistic)
     # Normalised scores, recomputed from the same records: (best - reference) / (case best - reference), signed values.
     for case in cases:
-        case_best, reference = max(bests[(case, n)] for n in labels.values()), bests[(case, "optuna-random-s0")]
+        case_best, reference = max(bests[(case, n)] for n in labels.values()), bests[(case, "keras-tuner-random-s0")]
         for label, name in labels.items():
             expected_score = math.nan if case_best == reference else (bests[(case, name)] - reference) / (case_best - reference)
             assert scores.loc[label, f"score {case}"] == pytest.approx(expected_score, nan_ok=True), (case, label)
-    assert "Friedman:" in result.stdout and "reference added to the matrix: optuna/random" in result.stdout
+    scorable = sum(max(bests[(c, n)] for n in labels.values()) != bests[(c, "keras-tuner-random-s0")] for c in cases)
+    assert (scores["cases scored"] == scorable).all() and scorable >= 1
+    assert "Friedman:" in result.stdout and "reference added" not in result.stdout  # the reference was listed already
 
 
 @pytest.mark.slow
