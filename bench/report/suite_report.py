@@ -76,7 +76,7 @@ def build_suite_report(cases: Mapping[str, RunSet], reference_of: Mapping[str, s
     ranks = aggregate.average_ranks(values)
     rank_table = ranks.T.assign(**{"mean rank": ranks.mean()}).sort_values("mean rank", kind="stable")
     rank_table = rank_table[["mean rank", *ranks.index]].rename(columns={c: f"rank {c}" for c in ranks.index})
-    rank_table = rank_table.rename_axis("label").reset_index()
+    rank_table = rank_table.rename_axis(index="label", columns=None).reset_index()
     friedman_table = pd.DataFrame([{
         "algorithms": result.algorithms, "cases": result.cases, "Friedman chi2": result.statistic, "p": result.p_value,
         "Iman-Davenport F": result.iman_davenport, "F p": result.iman_davenport_p,
@@ -115,8 +115,8 @@ def plot_critical_difference(result: aggregate.FriedmanResult, p_values: pd.Data
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * result.algorithms))
     scikit_posthocs.critical_difference_diagram(result.mean_ranks, p_values, ax=ax, alpha=result.alpha,
                                                 cd=result.critical_difference if result.algorithms > 1 else None)
-    ax.set_title(f"mean rank over {result.cases} cases (1 best); bars: no significant difference (Nemenyi, alpha={result.alpha}); "
-                 f"CD={result.critical_difference:.2f}", fontsize=9)
+    ax.set_title(f"mean rank over {result.cases} cases (1 best); bars: no significant difference (Nemenyi, alpha={result.alpha})",
+                 fontsize=9, pad=28)
     return save(fig, out_dir, "critical_difference")
 
 
