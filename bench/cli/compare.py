@@ -5,26 +5,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.flags import add_task_and_budget_flags, forwarded_argv, positive_int
+from bench.cli.flags import add_task_and_budget_flags, positive_int
 from bench.errors import UsageError, excerpt
-from bench.run.matrix import Cell, CellResult, plan_cells, run_cells
+from bench.cli.cells import _run_args, run_matrix
+from bench.run.matrix import Cell, plan_cells
 
-__all__ = ["Cell", "plan_cells", "cmd_compare", "cmd_report", "add_parsers"]
-
-
-def _run_args(args: argparse.Namespace, cell: Cell, runs_dir: Path) -> list[str]:
-    argv = [sys.executable, "-m", "bench", "run", "--backend", cell.backend, "--algorithm", cell.algorithm, "--seed", str(cell.seed),
-            "--run-id", cell.run_id, "--results-dir", str(runs_dir), "--quiet", *forwarded_argv(args, args.forwarded_flags)]
-    if cell.pruner:
-        argv += ["--pruner", cell.pruner]
-    if getattr(args, "verbose", False):
-        argv.append("--verbose")
-    return argv
+__all__ = ["Cell", "_run_args", "plan_cells", "run_matrix", "cmd_compare", "cmd_report", "add_parsers"]
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
@@ -59,28 +49,6 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
             _report([runs_dir], out, args)
         return 1
     return _report([runs_dir], out, args)
-
-
-def run_environment(concurrent_runs: int) -> dict[str, str]:
-    """The environment of each `bench run` a comparison starts: this checkout importable, and how many runs share the machine."""
-    from bench.run.runner import CONCURRENT_RUNS_VARIABLE
-
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
-            CONCURRENT_RUNS_VARIABLE: str(concurrent_runs)}
-
-
-def run_matrix(cells: list[Cell], runs_dir: Path, argv_for: Any, *, jobs: int, quiet: bool, indent: str = "  ") -> list[str]:
-    """Run (or resume) every cell not yet complete; one line per cell unless `quiet`; the failures, each as one line."""
-    failures = []
-    result: CellResult
-    for result in run_cells(cells, runs_dir, argv_for, jobs=jobs, env=run_environment(min(jobs, len(cells)))):
-        ok = result.code == 0
-        if not quiet:
-            said = {"ran": "ok", "resumed": "resumed, ok"}.get(result.how, result.how) if ok else f"exit {result.code} {result.message}"
-            print(f"{indent}{result.cell.run_id}: {said}", flush=True)
-        if not ok:
-            failures.append(f"{result.cell.run_id} (exit {result.code}{': ' + result.message if result.message else ''})")
-    return failures
 
 
 def _report(paths: list[Path], out: Path, args: argparse.Namespace) -> int:

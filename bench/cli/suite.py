@@ -50,7 +50,7 @@ def plan_references(args: argparse.Namespace, cells: list[Cell]) -> tuple[list[C
 
 
 def _case_run_args(args: argparse.Namespace, case: Case, cell: Cell, runs_dir: Path) -> list[str]:
-    from bench.cli.compare import _run_args
+    from bench.cli.cells import _run_args
 
     return [*_run_args(args, cell, runs_dir), *case.run_flags()]
 
@@ -77,7 +77,7 @@ def _check_case_folder(case_dir: Path, case: Case, run_flags: list[str]) -> None
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from bench.cli.compare import run_matrix
+    from bench.cli.cells import run_matrix
     from bench.cli.flags import config_from_args
     from bench.run.runner import prepare
 
